@@ -1,0 +1,58 @@
+"""The `ebtheory` command: a thin front end that dispatches to one module per subcommand.
+
+Each command module exposes `add_arguments(parser)` and `run(args) -> int`. Modules are imported
+only when their command runs, so `ebtheory bound` does not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "bound": ("ebtheory.cmd_bound", "pre-training threshold t* and pruned-loss bound from constants"),
+    "estimate": ("ebtheory.cmd_estimate", "estimate the bound's constants from data and a trained net"),
+    "run": ("verify.cmd_run", "run a verification sweep (pre-train, prune, fine-tune) from a preset"),
+    "report": ("verify.cmd_report", "print the verdict table of a recorded run"),
+    "figures": ("figures.cmd_figures", "render the paper figures from a recorded run"),
+    "bench": ("verify.bench.cmd_bench", "benchmark greedy forward selection and lambda0"),
+}
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports bad input as one line and exit code 2, never a traceback."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Build the parser; only `command`'s module is imported (all of them when None)."""
+    parser = _ArgumentParser(prog="ebtheory", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
+    sub.required = True
+    for name, (module_name, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if command is None or name == command:
+            importlib.import_module(module_name).add_arguments(command_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else "")
+    args = parser.parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args))
+    except ValueError as error:
+        sys.stderr.write(f"ebtheory {args.command}: error: {error}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
