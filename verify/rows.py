@@ -1,0 +1,216 @@
+"""Recorded rows of a verification run: the schema, atomic writes, and `load_run`.
+
+The report and the figures read these files and nothing else (STYLE.md: data flows one way).
+
+Layout of a run directory (named ``<preset>-<spec hash>`` by verify.spec.run_dir_name)::
+
+    RUN_DIR/spec.json                          the spec (all fields), its name and hash
+    RUN_DIR/points/m{m}_s{seed}_t{t}.json      one point row per (m, seed, t)
+    RUN_DIR/units/m{m}_s{seed}.json            one unit summary per (m, seed), written last:
+                                               its presence means the unit is complete
+
+Every file is written atomically (temporary file in the same directory, then os.replace), so a
+reader sees either nothing or the whole row, and a killed run leaves no half rows.
+
+Units. Losses named ``*_sum`` are the sum loss L(u) = 1/2 ||u - Y||_F^2 (THEORY.md 1) over the m
+training examples; ``*_mean`` is the per-example loss L/m. Accuracies are fractions in [0, 1].
+``t`` counts full-batch pre-training iterations (gradient steps, not epochs; with SGD a step is one
+mini-batch). ``V`` is the atom spread (1/N) sum_r ||g_r - u||_F^2 (THEORY.md 2), in the units of
+twice a sum loss. A value that could not be measured is ``null`` (None), never NaN.
+
+Point row (kind "point"), one per (m, seed, t):
+    schema        int, SCHEMA_VERSION
+    kind          "point"
+    m, seed, t    dataset size, seed, pre-training iterations at this checkpoint
+    k             subnetwork size (number of GFS steps; for the CNN, kept channels per layer)
+    width         N, hidden width of the dense net (None for the CNN)
+    dense         {"train_loss_sum", "train_loss_mean", "train_acc", "test_acc"} of the dense net at t
+    V             atom spread at t (two-layer only, else None)
+    subnets       dict name -> subnet entry; names: "gfs_labels" (GFS against the one-hot labels),
+                  "gfs_dense" (GFS against the dense network's own output at t), "magnitude",
+                  "random" (baselines at the same k). Each entry:
+                    target            "labels" or "dense": what the selection was fitted to
+                    train_loss_sum    sum loss of the subnetwork against the LABELS
+                    train_loss_mean   the same, per example
+                    train_acc, test_acc
+                    target_loss_sum   sum loss against its own target (equals train_loss_sum for
+                                      target "labels"); this is the L(u_{S_k}) of Lemma A
+                    distinct          number of distinct neurons kept (GFS selects with replacement)
+                    loss_curve_sum    GFS only: target sum loss after each of the k steps, else None
+                    finetuned         {"train_loss_sum", "train_loss_mean", "train_acc", "test_acc"}
+                                      after `finetune_steps` of fine-tuning, or None when not run
+                    lemma_a           GFS on the two-layer net only, else None:
+                                      {"bound": Lemma A bound on target_loss_sum (sum loss, eps of
+                                       the spec), "measured": target_loss_sum, "held": measured <=
+                                       bound (with 1e-9 relative slack for float error),
+                                       "ratio": measured / bound, "dense_loss_sum": L(u) against
+                                       the target, "null_loss_sum": L at k = 0 (the zero output)
+                                       against the target, "vacuous": bound >= null_loss_sum}
+
+Unit summary (kind "unit"), one per (m, seed):
+    schema, kind ("unit"), m, seed
+    checkpoints        the t grid, iterations
+    dense_loss_curve_sum   sum training loss after every iteration 0..max(t) (losses[t])
+    constants          {"lambda0", "lambda_max", "V0" (atom spread at t=0), "L0_sum" (measured
+                        initial sum loss), "y_norm2" (||Y||_F^2), "eta", "width", "kappa"}
+                        (two-layer only; None for the CNN)
+    predicted          {"fixed_eta": {...}, "du_eta": {...}} each {"eta", "t_star",
+                        "t_star_upper", "tol", "c1", "L0_bound"} in iterations; "du_eta" uses
+                        eta = lambda0 / m^2 (Du et al.'s O() constant named 1) and is a prediction
+                        only, never run. None for the CNN.
+    device             the torch device the unit ran on
+    elapsed_s          wall-clock seconds of the unit (informational; not compared across runs)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA_VERSION = 1
+SPEC_FILE = "spec.json"
+POINTS_DIR = "points"
+UNITS_DIR = "units"
+
+
+def point_filename(m: int, seed: int, t: int) -> str:
+    """File name of the point row (m, seed, t) inside RUN_DIR/points."""
+    return f"m{m}_s{seed}_t{t}.json"
+
+
+def unit_filename(m: int, seed: int) -> str:
+    """File name of the unit summary (m, seed) inside RUN_DIR/units."""
+    return f"m{m}_s{seed}.json"
+
+
+def _check_finite(value: Any, where: str) -> None:
+    """Rows never hold NaN or inf (JSON cannot, and the rules forbid silent NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"row field {where} must be finite or None; got {value}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{where}[{index}]")
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """Write `obj` as JSON to `path` atomically: temp file in the same directory, fsync, os.replace."""
+    path = Path(path)
+    _check_finite(obj, path.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(obj, handle, sort_keys=True, allow_nan=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read one JSON file."""
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def write_point(run_dir: str | os.PathLike, row: dict) -> Path:
+    """Write one point row (needs keys m, seed, t) atomically under RUN_DIR/points."""
+    name = point_filename(int(row["m"]), int(row["seed"]), int(row["t"]))
+    return write_json_atomic(Path(run_dir) / POINTS_DIR / name, {"schema": SCHEMA_VERSION, "kind": "point", **row})
+
+
+def write_unit(run_dir: str | os.PathLike, summary: dict) -> Path:
+    """Write one unit summary (needs keys m, seed) atomically under RUN_DIR/units."""
+    name = unit_filename(int(summary["m"]), int(summary["seed"]))
+    return write_json_atomic(Path(run_dir) / UNITS_DIR / name, {"schema": SCHEMA_VERSION, "kind": "unit", **summary})
+
+
+def finished_points(run_dir: str | os.PathLike, m: int, seed: int) -> set[int]:
+    """The checkpoints t whose point row (m, seed, t) is already on disk."""
+    directory = Path(run_dir) / POINTS_DIR
+    prefix = f"m{m}_s{seed}_t"
+    if not directory.is_dir():
+        return set()
+    return {
+        int(p.name[len(prefix) : -len(".json")])
+        for p in directory.iterdir()
+        if p.name.startswith(prefix) and p.name.endswith(".json")
+    }
+
+
+def unit_finished(run_dir: str | os.PathLike, m: int, seed: int) -> bool:
+    """True when the unit summary (m, seed) exists, i.e. the unit completed."""
+    return (Path(run_dir) / UNITS_DIR / unit_filename(m, seed)).is_file()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything recorded in a run directory.
+
+    spec: the spec as a dict (fields of verify.spec.ExperimentSpec plus "name" and "hash").
+    units: unit summaries sorted by (m, seed). points: point rows sorted by (m, seed, t).
+    """
+
+    run_dir: Path
+    spec: dict
+    units: tuple[dict, ...]
+    points: tuple[dict, ...]
+
+    def points_for(self, m: int | None = None, seed: int | None = None) -> list[dict]:
+        """Point rows filtered by m and/or seed, in (m, seed, t) order."""
+        return [
+            p for p in self.points if (m is None or p["m"] == m) and (seed is None or p["seed"] == seed)
+        ]
+
+    def unit(self, m: int, seed: int) -> dict | None:
+        """The unit summary (m, seed), or None when that unit has not finished."""
+        return next((u for u in self.units if u["m"] == m and u["seed"] == seed), None)
+
+    @property
+    def ms(self) -> list[int]:
+        """Dataset sizes m present in the point rows, ascending."""
+        return sorted({p["m"] for p in self.points})
+
+    @property
+    def seeds(self) -> list[int]:
+        """Seeds present in the point rows, ascending."""
+        return sorted({p["seed"] for p in self.points})
+
+
+def _read_rows(directory: Path, kind: str) -> Iterable[dict]:
+    if not directory.is_dir():
+        return []
+    rows = []
+    for path in sorted(directory.glob("*.json")):
+        row = read_json(path)
+        if row.get("kind") != kind:
+            raise ValueError(f"{path} holds kind={row.get('kind')!r}; expected {kind!r}")
+        rows.append(row)
+    return rows
+
+
+def load_run(run_dir: str | os.PathLike) -> RunRecord:
+    """Read a run directory (spec.json, points/, units/) into a RunRecord.
+
+    Raises ValueError when run_dir has no spec.json (not a run directory).
+    """
+    run_dir = Path(run_dir)
+    spec_path = run_dir / SPEC_FILE
+    if not spec_path.is_file():
+        raise ValueError(f"run_dir={str(run_dir)!r} is not a run directory: it has no {SPEC_FILE}")
+    spec = read_json(spec_path)
+    units = sorted(_read_rows(run_dir / UNITS_DIR, "unit"), key=lambda u: (u["m"], u["seed"]))
+    points = sorted(_read_rows(run_dir / POINTS_DIR, "point"), key=lambda p: (p["m"], p["seed"], p["t"]))
+    return RunRecord(run_dir=run_dir, spec=spec, units=tuple(units), points=tuple(points))
