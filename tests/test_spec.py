@@ -1,0 +1,92 @@
+"""Specs: validation, --set overrides, the run-directory hash, and the pinned preset hashes."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import pytest
+
+from verify.presets import PRESETS, get_preset
+from verify.spec import ExperimentSpec, log_checkpoints, run_dir_name, spec_from_dict, with_overrides
+
+# Pinned so that old results stay findable: a change here moves every recorded run of the preset.
+PINNED_HASHES = {
+    "tiny": "b829c35103a7",
+    "quick": "ae20957e8e8c",
+    "fashion": "22224394827a",
+    "mnist-paper": "5be827134cd5",
+    "cnn": "6d7ad9069acd",
+}
+
+
+def test_preset_hashes_are_pinned():
+    assert {name: spec.hash for name, spec in PRESETS.items()} == PINNED_HASHES
+
+
+def test_hash_covers_only_non_default_hashed_fields():
+    assert ExperimentSpec().hash == hashlib.sha256(b"{}").hexdigest()[:12]
+    spec = ExperimentSpec(eta=0.5)
+    assert spec.hash == hashlib.sha256(b'{"eta":0.5}').hexdigest()[:12]
+    # data_dir says where files are, not what is computed: it must not move results.
+    assert dataclasses.replace(spec, data_dir="/somewhere").hash == spec.hash
+    assert dataclasses.replace(spec, k=3).hash != spec.hash
+    assert run_dir_name(spec) == f"custom-{spec.hash}"
+
+
+def test_presets_are_valid_and_meet_the_issue_minimums():
+    for name, spec in PRESETS.items():
+        assert len(spec.ms) >= 4 and len(spec.seeds) >= 3, name
+        assert spec.checkpoints[0] == 0 and len(spec.checkpoints) >= 5, name
+        assert spec_from_dict(spec.to_dict()) == spec
+    assert get_preset("quick").dataset == "digits"
+    with pytest.raises(ValueError, match="preset must be one of"):
+        get_preset("nope")
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"ms": (10, 20, 30)}, "ms"),
+        ({"ms": (10, 30, 20, 40)}, "ms"),
+        ({"seeds": (0, 1)}, "seeds"),
+        ({"seeds": (0, 0, 1)}, "seeds"),
+        ({"checkpoints": (1, 2, 3)}, "checkpoints"),
+        ({"eta": 0.0}, "eta"),
+        ({"eta": float("inf")}, "eta"),
+        ({"eps": 1.0}, "eps"),
+        ({"k": 0}, "k"),
+        ({"k": 600, "replacement": False, "width": 512}, "k"),
+        ({"targets": ()}, "targets"),
+        ({"baselines": ("lottery",)}, "baselines"),
+        ({"model": "transformer"}, "model"),
+        ({"rel_tol": -1.0}, "rel_tol"),
+        ({"threshold_loss": "max"}, "threshold_loss"),
+    ],
+)
+def test_validation_names_the_field_and_value(changes, field):
+    with pytest.raises(ValueError, match=rf"^{field} must be .*got {field}="):
+        ExperimentSpec(**changes)
+
+
+def test_overrides_parse_types_and_change_the_hash():
+    base = get_preset("tiny")
+    spec = with_overrides(base, ["ms=10,20,40,80", "eta=0.5", "replacement=false", "targets=dense", "k=3"])
+    assert spec.ms == (10, 20, 40, 80) and spec.eta == 0.5 and spec.replacement is False
+    assert spec.targets == ("dense",) and spec.k == 3 and spec.hash != base.hash
+    assert with_overrides(base, []) == base
+    with pytest.raises(ValueError, match="spec field"):
+        with_overrides(base, ["nope=1"])
+    with pytest.raises(ValueError, match="key=value"):
+        with_overrides(base, ["eta"])
+    with pytest.raises(ValueError, match="--set k needs"):
+        with_overrides(base, ["k=three"])
+    with pytest.raises(ValueError, match="^ms must be"):
+        with_overrides(base, ["ms=10,20"])
+
+
+def test_log_checkpoints_is_log_spaced_from_zero():
+    grid = log_checkpoints(1000, 4)
+    assert grid == (0, 1, 10, 100, 1000)
+    with pytest.raises(ValueError):
+        log_checkpoints(0, 3)

@@ -1,0 +1,112 @@
+"""Named experiment specs. tests/test_spec.py pins their hashes: changing a preset moves its runs.
+
+- tiny: CI smoke run, end to end in well under a minute on 2 CPU cores (a full, valid spec:
+  4 sizes, 3 seeds; no exemption from the validation).
+- quick: sklearn digits, two-layer NTK net, CPU, <= 10 minutes with --jobs 2 (the README's main job).
+- fashion: Fashion-MNIST from the Debian package, CPU, about 30 minutes.
+- mnist-paper: MNIST IDX files supplied by the user (--set data_dir=...), paper-scale width, GPU.
+- cnn: residual CNN on Fashion-MNIST on CPU, layer-wise GFS; only the empirical part applies
+  (THEORY.md 5.6). On a GPU with CIFAR-10 files: --set dataset=cifar10 data_dir=...
+
+The step size: GD on the sum loss diverges when eta * lambda_max(NTK Gram) > 2, and lambda_max
+grows about linearly in m, so eta is set from the largest m of each preset (measured with
+ebtheory.constants on the data; see the comment at each preset). The same eta is used for every m:
+the fixed-eta regime of THEORY.md 5.2.
+"""
+
+from __future__ import annotations
+
+from verify.spec import ExperimentSpec, log_checkpoints
+
+TINY = ExperimentSpec(
+    name="tiny",
+    dataset="synthetic",
+    ms=(16, 24, 32, 48),
+    n_test=64,
+    width=64,
+    eta=0.02,
+    checkpoints=log_checkpoints(200, 6),
+    seeds=(0, 1, 2),
+    k=8,
+    finetune_steps=5,
+    finetune_eta=0.02,
+    abs_tol=0.2,
+)
+
+QUICK = ExperimentSpec(
+    name="quick",
+    dataset="digits",
+    ms=(100, 200, 400, 800),
+    n_test=500,
+    width=256,
+    eta=0.004,
+    checkpoints=log_checkpoints(2000, 10),
+    seeds=(0, 1, 2),
+    k=64,
+    finetune_steps=20,
+    finetune_eta=0.004,
+    abs_tol=0.1,
+)
+
+FASHION = ExperimentSpec(
+    name="fashion",
+    dataset="fashion-mnist",
+    ms=(250, 500, 1000, 2000),
+    n_test=2000,
+    width=1024,
+    eta=0.002,
+    checkpoints=log_checkpoints(2000, 10),
+    seeds=(0, 1, 2),
+    k=128,
+    finetune_steps=20,
+    finetune_eta=0.002,
+    abs_tol=0.2,
+)
+
+MNIST_PAPER = ExperimentSpec(
+    name="mnist-paper",
+    dataset="mnist",
+    ms=(1000, 2000, 5000, 10000, 20000),
+    n_test=10000,
+    width=10000,
+    eta=2e-4,
+    checkpoints=log_checkpoints(5000, 14),
+    seeds=(0, 1, 2),
+    k=200,
+    finetune_steps=100,
+    finetune_eta=2e-4,
+    abs_tol=0.1,
+)
+
+CNN = ExperimentSpec(
+    name="cnn",
+    dataset="fashion-mnist",
+    model="cnn",
+    ms=(256, 512, 1024, 2048),
+    n_test=1000,
+    cnn_widths=(16, 32),
+    optimizer="sgd",
+    train_loss="cross_entropy",
+    eta=0.05,
+    batch_size=128,
+    momentum=0.9,
+    checkpoints=log_checkpoints(400, 8),
+    seeds=(0, 1, 2),
+    k=8,
+    targets=("labels",),
+    baselines=(),
+    finetune_steps=20,
+    finetune_eta=0.01,
+    abs_tol=0.5,
+)
+
+PRESETS: dict[str, ExperimentSpec] = {
+    spec.name: spec for spec in (TINY, QUICK, FASHION, MNIST_PAPER, CNN)
+}
+
+
+def get_preset(name: str) -> ExperimentSpec:
+    """The preset called `name`; ValueError listing the names otherwise."""
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}; got preset={name!r}")
+    return PRESETS[name]
