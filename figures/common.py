@@ -1,0 +1,233 @@
+"""Shared plumbing for the figure scripts: Agg backend, saving PNG + PDF, grouping rows, mean bands.
+
+Every figure reads recorded rows only (verify.rows.load_run); nothing here trains or prunes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+FORMATS: tuple[str, ...] = ("png", "pdf")
+
+
+class FigureSkipped(Exception):
+    """Raised by render() when the run holds no rows this figure needs; the message says which."""
+
+
+def save_figure(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
+    """Write `fig` as <out_dir>/<name>.png and .pdf, close it, and return the two paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in FORMATS:
+        path = out / f"{name}.{fmt}"
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def group_rows(rows: Iterable[Mapping[str, Any]], key: Callable[[Mapping[str, Any]], Any]) -> dict:
+    """Group rows by key(row), keys sorted (None keys dropped), order inside a group kept."""
+    groups: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        k = key(row)
+        if k is not None:
+            groups[k].append(row)
+    return {k: groups[k] for k in sorted(groups, key=_sort_key)}
+
+
+def _sort_key(value: Any) -> tuple:
+    return (str(type(value)), value) if not isinstance(value, (int, float)) else ("", value)
+
+
+def mean_band(values: Sequence[float]) -> tuple[float, float, float]:
+    """(mean, low, high) over seeds: mean +- one standard deviation (the band is 0 for one seed).
+
+    Non-finite values are dropped; with none left the result is NaN, which the caller must not plot.
+    """
+    arr = np.asarray([v for v in values if v is not None], dtype=float)
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(arr.mean())
+    std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    return mean, mean - std, mean + std
+
+
+def curve_over(
+    rows: Sequence[Mapping[str, Any]], x_field: str, y_field: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and band of y_field at each distinct x_field over `rows` (one row per seed and x).
+
+    Returns x, mean, low, high, sorted by x, with x values whose y is missing everywhere dropped.
+    """
+    by_x: dict[float, list[float]] = defaultdict(list)
+    for row in rows:
+        x, y = row.get(x_field), row.get(y_field)
+        if x is not None and y is not None:
+            by_x[float(x)].append(float(y))
+    xs, means, lows, highs = [], [], [], []
+    for x in sorted(by_x):
+        mean, low, high = mean_band(by_x[x])
+        if np.isfinite(mean):
+            xs.append(x)
+            means.append(mean)
+            lows.append(low)
+            highs.append(high)
+    return np.array(xs), np.array(means), np.array(lows), np.array(highs)
+
+
+def plot_band(ax, x, mean, low, high, *, label: str, color=None, linestyle="-", marker="o"):
+    """One mean line (the only Line2D added) with a shaded +-1 sd band (a PolyCollection)."""
+    (line,) = ax.plot(x, mean, linestyle=linestyle, marker=marker, markersize=3, label=label,
+                      color=color)
+    if len(x) and np.any(high > low):
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    return line
+
+
+def symlog_iterations(ax, ts: Sequence[float]) -> None:
+    """Log x axis for pre-training iterations; t = 0 (the initialisation) needs symlog."""
+    if len(ts) and min(ts) <= 0:
+        positive = [t for t in ts if t > 0]
+        ax.set_xscale("symlog", linthresh=min(positive) if positive else 1.0)
+    else:
+        ax.set_xscale("log")
+
+
+def script_main(render: Callable[[Any, Path], list[Path]], description: str,
+                argv: Sequence[str] | None = None) -> int:
+    """`python -m figures.fig_x RUN_DIR --out DIR`: load the run, render, print the paths."""
+    from verify.rows import load_run
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("run_dir", help="directory of a recorded run (rows written by verify)")
+    parser.add_argument("--out", default="figures_out", help="directory for the PNG and PDF files")
+    args = parser.parse_args(argv)
+    try:
+        paths = render(load_run(args.run_dir), Path(args.out))
+    except FigureSkipped as skipped:
+        print(f"skipped: {skipped}")
+        return 0
+    except ValueError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    for path in paths:
+        print(path)
+    return 0
+
+
+# Subnetwork names in the rows (verify/rows.py) and how the figures label them.
+SUBNET_LABELS: dict[str, str] = {
+    "gfs_labels": "GFS, target = labels",
+    "gfs_dense": "GFS, target = dense output",
+    "magnitude": "magnitude",
+    "random": "random",
+}
+GFS_SUBNETS: tuple[str, ...] = ("gfs_labels", "gfs_dense")
+
+
+def subnet_field(row: Mapping[str, Any], subnet: str, name: str) -> Any:
+    """row["subnets"][subnet][name], or None when that subnetwork or field was not recorded."""
+    entry = (row.get("subnets") or {}).get(subnet)
+    return None if entry is None else entry.get(name)
+
+
+def flatten_subnet(rows: Iterable[Mapping[str, Any]], subnet: str) -> list[dict]:
+    """Rows reduced to {m, seed, t, <subnet fields>} for one subnetwork (rows lacking it dropped)."""
+    out = []
+    for row in rows:
+        entry = (row.get("subnets") or {}).get(subnet)
+        if entry is not None:
+            out.append({"m": row["m"], "seed": row["seed"], "t": row["t"], **entry})
+    return out
+
+
+def subnets_present(rows: Iterable[Mapping[str, Any]], names: Sequence[str]) -> list[str]:
+    """The names among `names` (in that order) that some row records."""
+    seen = {name for row in rows for name in (row.get("subnets") or {})}
+    return [name for name in names if name in seen]
+
+
+def is_cnn_run(run: Any) -> bool:
+    """The run's dense model is the residual CNN (spec field `model`, verify/spec.py)."""
+    return run.spec.get("model") == "cnn"
+
+
+def m_colors(ms: Sequence[int]) -> dict[int, Any]:
+    """One colour per dataset size m, light (small m) to dark (large m)."""
+    cmap = plt.get_cmap("viridis")
+    n = max(len(ms) - 1, 1)
+    return {m: cmap(0.85 * i / n) for i, m in enumerate(ms)}
+
+
+THRESHOLD_DEFINITIONS: dict[str, str] = {
+    "relative": "(a) within rel_tol of the plateau",
+    "absolute": "(b) below abs_tol",
+}
+
+
+def empirical_thresholds(run: Any, subnet: str, definition: str) -> dict[int, list[float | None]]:
+    """{m: [t_hat* per seed]} for one subnetwork, read off its recorded pruned training loss.
+
+    The loss is the subnetwork's loss against the labels, sum or per example as the spec's
+    `threshold_loss` says; the definitions are verify.threshold's (a) relative (spec rel_tol) and
+    (b) absolute (spec abs_tol), THEORY.md 5.5. A seed whose rows lack the loss gives None.
+    """
+    from verify.threshold import threshold_absolute, threshold_relative
+
+    if definition not in THRESHOLD_DEFINITIONS:
+        raise ValueError(f"definition must be one of {tuple(THRESHOLD_DEFINITIONS)}; got {definition!r}")
+    field = "train_loss_sum" if run.spec.get("threshold_loss", "mean") == "sum" else "train_loss_mean"
+    out: dict[int, list[float | None]] = {}
+    for m in run.ms:
+        per_seed: list[float | None] = []
+        for seed in run.seeds:
+            rows = [r for r in run.points_for(m=m, seed=seed) if subnet_field(r, subnet, field) is not None]
+            if not rows:
+                continue
+            ts = [r["t"] for r in rows]
+            losses = [subnet_field(r, subnet, field) for r in rows]
+            if definition == "relative":
+                per_seed.append(threshold_relative(ts, losses, float(run.spec["rel_tol"])))
+            else:
+                per_seed.append(threshold_absolute(ts, losses, float(run.spec["abs_tol"])))
+        if per_seed:
+            out[m] = per_seed
+    return out
+
+
+def predicted_thresholds(run: Any, regime: str = "fixed_eta", field: str = "t_star") -> dict[int, list[float]]:
+    """{m: [predicted t* per seed]} from the unit summaries' `predicted[regime][field]` (iterations).
+
+    regime "fixed_eta" is the step size the run used; "du_eta" is eta = lambda0/m^2 (prediction only).
+    """
+    out: dict[int, list[float]] = defaultdict(list)
+    for unit in run.units:
+        value = ((unit.get("predicted") or {}).get(regime) or {}).get(field)
+        if value is not None:
+            out[unit["m"]].append(float(value))
+    return dict(sorted(out.items()))
+
+
+def mean_per_m(values: Mapping[int, Sequence[float | None]]) -> dict[int, float]:
+    """{m: mean of the non-None values}, m with none left out."""
+    out = {}
+    for m, vals in values.items():
+        mean = mean_band([v for v in vals if v is not None])[0]
+        if np.isfinite(mean):
+            out[m] = mean
+    return out

@@ -1,0 +1,78 @@
+"""Figure (e): GFS against magnitude and random selection at equal k, along pre-training.
+
+One column per dataset size m; top row pruned training accuracy, bottom row pruned per-example
+training loss L/m against the labels (verify/rows.py: subnets.*.train_acc, train_loss_mean), each
+a mean over seeds with a +-1 sd band. Only the two-layer rows carry all four selections; the
+figure draws whichever of them the run recorded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+
+from figures.common import (
+    SUBNET_LABELS,
+    FigureSkipped,
+    curve_over,
+    flatten_subnet,
+    plot_band,
+    save_figure,
+    script_main,
+    subnets_present,
+    symlog_iterations,
+)
+
+NAME = "fig_e_baselines"
+METRICS: tuple[tuple[str, str], ...] = (
+    ("train_acc", "pruned train accuracy"),
+    ("train_loss_mean", "pruned train loss L/m (labels)"),
+)
+STYLES = {"gfs_labels": "-", "gfs_dense": "--", "magnitude": ":", "random": "-."}
+
+
+def render(run: Any, out_dir: str | Path) -> list[Path]:
+    """Draw figure (e) from a RunRecord (verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    subnets = subnets_present(run.points, tuple(SUBNET_LABELS))
+    baselines = [s for s in subnets if s in ("magnitude", "random")]
+    if not baselines or len(subnets) < 2:
+        raise FigureSkipped(
+            f"figure (e) needs GFS and at least one baseline (magnitude, random) in the rows; "
+            f"run {run.run_dir} records {subnets or 'no subnetworks'}"
+        )
+    ms = run.ms
+    fig, axes = plt.subplots(len(METRICS), len(ms), figsize=(3.2 * len(ms), 5.6), squeeze=False,
+                             sharex=True)
+    ts = sorted({p["t"] for p in run.points})
+    for col, m in enumerate(ms):
+        rows = run.points_for(m=m)
+        for row_index, (metric, ylabel) in enumerate(METRICS):
+            ax = axes[row_index, col]
+            for subnet in subnets:
+                x, mean, low, high = curve_over(flatten_subnet(rows, subnet), "t", metric)
+                plot_band(ax, x, mean, low, high, label=SUBNET_LABELS[subnet],
+                          linestyle=STYLES[subnet], marker=None)
+            symlog_iterations(ax, ts)
+            if metric == "train_loss_mean":
+                ax.set_yscale("log")
+            if col == 0:
+                ax.set_ylabel(ylabel)
+            if row_index == len(METRICS) - 1:
+                ax.set_xlabel("pre-training iterations t")
+            if row_index == 0:
+                ax.set_title(f"m = {m}")
+            ax.grid(True, alpha=0.3)
+    k = run.spec.get("k")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"GFS against baselines at equal k = {k} (mean over seeds, band = +-1 sd)")
+    return save_figure(fig, out_dir, NAME)
+
+
+def main() -> int:
+    return script_main(render, __doc__.splitlines()[0])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
