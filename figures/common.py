@@ -231,3 +231,17 @@ def mean_per_m(values: Mapping[int, Sequence[float | None]]) -> dict[int, float]
         if np.isfinite(mean):
             out[m] = mean
     return out
+
+
+def m_axis(ax, ms: Sequence[int]) -> None:
+    """Log x axis for dataset sizes with one plain tick per recorded m."""
+    from matplotlib.ticker import NullFormatter, NullLocator
+
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(list(ms))
+    ax.set_xticklabels([str(m) for m in ms])
+    if len(ms) > 1:
+        ax.set_xlim(min(ms) / 1.15, max(ms) * 1.15)
+    ax.set_xlabel("dataset size m")

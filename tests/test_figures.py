@@ -65,7 +65,7 @@ def write_fixture_run(run_dir: Path, model: str = "ntk", earlybird: bool = False
     for m in MS:
         for seed in SEEDS:
             rng = np.random.default_rng(1000 * m + seed)
-            tau = 4.0 * math.log(m) * (1 + 0.1 * rng.standard_normal())
+            tau = 0.6 * math.log(m) ** 1.5 * (1 + 0.1 * rng.standard_normal())
             L0 = 0.5 * m * (1 + 0.5 * CLASSES) * (1 + 0.05 * rng.standard_normal())
             V0 = 0.5 * 16 * m * CLASSES * (1 + 0.05 * rng.standard_normal())
             lambda0 = 0.5 / math.sqrt(m) * (1 + 0.05 * rng.standard_normal())
@@ -74,7 +74,7 @@ def write_fixture_run(run_dir: Path, model: str = "ntk", earlybird: bool = False
                 dense = curve[t]
                 acc = 0.3 + 0.65 * (1 - math.exp(-t / tau))
                 V = V0 * (1 + 0.001 * t) if two_layer else None
-                labels_loss = 0.6 * dense + 0.1 * m
+                labels_loss = 0.6 * dense + 0.05 * m
                 subnets = {
                     "magnitude": _baseline_entry(m, 1.5 * labels_loss, 0.8 * acc),
                     "random": _baseline_entry(m, 2.0 * labels_loss, 0.6 * acc),
