@@ -6,6 +6,7 @@ Every figure reads recorded rows only (verify.rows.load_run); nothing here train
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -99,11 +100,15 @@ def plot_band(ax, x, mean, low, high, *, label: str, color=None, linestyle="-", 
     return line
 
 
-def symlog_iterations(ax, ts: Sequence[float]) -> None:
+def symlog_iterations(ax, ts: list[float]) -> None:
     """Log x axis for pre-training iterations; t = 0 (the initialisation) needs symlog."""
     if len(ts) and min(ts) <= 0:
         positive = [t for t in ts if t > 0]
-        ax.set_xscale("symlog", linthresh=min(positive) if positive else 1.0)
+        linthresh = min(positive) if positive else 1.0
+        ax.set_xscale("symlog", linthresh=linthresh)
+        # Decades below linthresh would sit on top of the 0 tick.
+        decades = range(math.ceil(math.log10(linthresh)), math.floor(math.log10(max(ts + [linthresh]))) + 1)
+        ax.set_xticks([0.0] + [10.0**e for e in decades])
     else:
         ax.set_xscale("log")
 

@@ -1,0 +1,100 @@
+"""Figure (f): the CNN analogue of (a): pruned accuracy against pre-training epochs, per dataset size.
+
+Only for runs whose dense model is the residual CNN (spec.model == "cnn"); there GFS selects
+channels layer by layer and only the empirical part applies (THEORY.md 5.6). One column per
+selection recorded (layer-wise GFS, magnitude, random), top row pruned training accuracy, bottom row
+pruned test accuracy (dashed: after fine-tuning, when the run fine-tuned). One curve per m, mean over
+seeds with a +-1 sd band. x: pre-training epochs = t * batch / m (batch = m for full-batch GD).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+
+from figures.common import (
+    SUBNET_LABELS,
+    FigureSkipped,
+    curve_over,
+    flatten_subnet,
+    is_cnn_run,
+    m_colors,
+    plot_band,
+    save_figure,
+    script_main,
+    subnets_present,
+    symlog_iterations,
+)
+
+NAME = "fig_f_cnn"
+CNN_LABELS = {**SUBNET_LABELS, "gfs_labels": "layer-wise GFS, target = labels",
+              "gfs_dense": "layer-wise GFS, target = dense output"}
+METRICS: tuple[tuple[str, str], ...] = (("train_acc", "pruned train accuracy"),
+                                        ("test_acc", "pruned test accuracy"))
+
+
+def epochs(t: float, m: int, batch_size: int) -> float:
+    """Pre-training epochs after t steps of batch `batch_size` (0 = full batch) on m examples."""
+    batch = m if batch_size <= 0 else min(batch_size, m)
+    return t * batch / m
+
+
+def _with_epochs(rows: list[dict], m: int, batch_size: int) -> list[dict]:
+    out = []
+    for row in rows:
+        finetuned = row.get("finetuned") or {}
+        out.append({**row, "epoch": epochs(row["t"], m, batch_size),
+                    "finetuned_test_acc": finetuned.get("test_acc")})
+    return out
+
+
+def render(run: Any, out_dir: str | Path) -> list[Path]:
+    """Draw figure (f) from a RunRecord (verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    if not is_cnn_run(run) or not run.points:
+        raise FigureSkipped(
+            f"figure (f) needs CNN rows (spec model 'cnn'); run {run.run_dir} has model "
+            f"{run.spec.get('model')!r} and {len(run.points)} point rows"
+        )
+    subnets = subnets_present(run.points, tuple(CNN_LABELS))
+    if not subnets:
+        raise FigureSkipped(f"figure (f): the CNN rows of run {run.run_dir} record no subnetworks")
+    ms = run.ms
+    colors = m_colors(ms)
+    batch_size = int(run.spec.get("batch_size") or 0)
+    all_epochs = sorted({epochs(p["t"], p["m"], batch_size) for p in run.points})
+    fig, axes = plt.subplots(len(METRICS), len(subnets), figsize=(4.6 * len(subnets), 6.4), squeeze=False,
+                             sharex=True, sharey="row")
+    for col, subnet in enumerate(subnets):
+        for row_index, (metric, ylabel) in enumerate(METRICS):
+            ax = axes[row_index, col]
+            for m in ms:
+                rows = _with_epochs(flatten_subnet(run.points_for(m=m), subnet), m, batch_size)
+                plot_band(ax, *curve_over(rows, "epoch", metric), label=f"m = {m}", color=colors[m])
+                if metric == "test_acc":
+                    x, mean, low, high = curve_over(rows, "epoch", "finetuned_test_acc")
+                    if len(x):
+                        plot_band(ax, x, mean, low, high, label=f"m = {m}, fine-tuned", color=colors[m],
+                                  linestyle="--", marker=None)
+            symlog_iterations(ax, all_epochs)
+            if col == 0:
+                ax.set_ylabel(ylabel)
+            if row_index == len(METRICS) - 1:
+                ax.set_xlabel("pre-training epochs")
+            if row_index == 0:
+                ax.set_title(CNN_LABELS[subnet])
+            ax.grid(True, alpha=0.3)
+    axes[-1, -1].legend(fontsize=7)
+    fig.suptitle(f"CNN: pruned accuracy against pre-training ({run.spec.get('dataset')}, "
+                 f"k = {run.spec.get('k')} channels per layer; mean over seeds, band = +-1 sd)")
+    fig.tight_layout()
+    return save_figure(fig, out_dir, NAME)
+
+
+def main() -> int:
+    return script_main(render, __doc__.splitlines()[0])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
