@@ -50,12 +50,18 @@ Point row (kind "point"), one per (m, seed, t):
 Unit summary (kind "unit"), one per (m, seed):
     schema, kind ("unit"), m, seed
     checkpoints        the t grid, iterations
-    dense_loss_curve_sum   sum training loss after every iteration 0..max(t) (losses[t])
-    constants          {"lambda0", "lambda_max", "V0" (atom spread at t=0), "L0_sum" (measured
-                        initial sum loss), "y_norm2" (||Y||_F^2), "eta", "width", "kappa"}
+    train_loss         the pre-training loss of the spec ("sum_squares": sum loss, ...)
+    dense_loss_curve   training loss after every iteration 0..max(t) (losses[t]) in the units of
+                       train_loss; None where not recorded (SGD records only at checkpoints)
+    constants          {"lambda0", "lambda_max" (of H_inf), "V0" (atom spread at t=0), "V_bar" (largest
+                        atom spread on the grid), "L0_sum" (measured initial sum loss), "y_norm2"
+                        (||Y||_F^2), "eta", "width", "kappa", "eta_times_lambda_max"}
                         (two-layer only; None for the CNN)
     predicted          {"fixed_eta": {...}, "du_eta": {...}} each {"eta", "t_star",
-                        "t_star_upper", "tol", "c1", "L0_bound"} in iterations; "du_eta" uses
+                        "t_star_upper", "tol", "c1", "L0_bound", "t_star_measured_L0" (t* with the
+                        measured L(0) in place of the Markov bound)} in iterations (tol and L0_bound
+                        are sum losses; V_bar stands for V); a regime is None where eta * lambda0
+                        is not in (0, 2). "du_eta" uses
                         eta = lambda0 / m^2 (Du et al.'s O() constant named 1) and is a prediction
                         only, never run. None for the CNN.
     device             the torch device the unit ran on

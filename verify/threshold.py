@@ -123,3 +123,37 @@ def fit_log_m(
         alpha=alpha, beta=beta, beta_low=float(low), beta_high=float(high), level=level,
         n_points=int(t_hat.size), n_missing=missing, n_boot=n_boot,
     )
+
+
+DEFINITIONS = ("relative", "absolute")
+
+
+def empirical_thresholds(run, subnet: str, definition: str) -> dict[int, list[float | None]]:
+    """{m: [t_hat* per seed]} of one subnetwork of a recorded run (verify.rows.RunRecord).
+
+    The curve is the subnetwork's pruned training loss against the labels (row field
+    subnets[subnet]["train_loss_mean"], or "train_loss_sum" when spec["threshold_loss"] == "sum")
+    over the spec's checkpoint grid; definition "relative" is (a) with spec["rel_tol"], "absolute"
+    is (b) with spec["abs_tol"]. Only (m, seed) cells holding every checkpoint count: the plateau
+    of (a) is the loss at the LONGEST pre-training, which a partial run has not reached.
+    """
+    if definition not in DEFINITIONS:
+        raise ValueError(f"definition must be one of {DEFINITIONS}; got definition={definition!r}")
+    field = "train_loss_sum" if run.spec.get("threshold_loss", "mean") == "sum" else "train_loss_mean"
+    grid = [int(t) for t in run.spec["checkpoints"]]
+    out: dict[int, list[float | None]] = {}
+    for m in run.ms:
+        per_seed: list[float | None] = []
+        for seed in run.seeds:
+            cell = run.points_for(m=m, seed=seed)
+            entries = [(p["t"], (p.get("subnets") or {}).get(subnet)) for p in cell]
+            if [t for t, _ in entries] != grid or any(e is None or e.get(field) is None for _, e in entries):
+                continue
+            losses = [e[field] for _, e in entries]
+            if definition == "relative":
+                per_seed.append(threshold_relative(grid, losses, float(run.spec["rel_tol"])))
+            else:
+                per_seed.append(threshold_absolute(grid, losses, float(run.spec["abs_tol"])))
+        if per_seed:
+            out[m] = per_seed
+    return out

@@ -1,0 +1,48 @@
+"""`ebtheory run PRESET [--out runs/] [--jobs N] [--device auto|cpu|cuda] [--set key=value ...]`.
+
+Runs (or resumes) the sweep of a preset, with spec fields overridden by --set (the run-directory
+hash changes accordingly), then prints the verdict table and the run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from verify.presets import PRESETS
+from verify.spec import field_help
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("preset", choices=sorted(PRESETS), help="named experiment spec (verify/presets.py)")
+    parser.add_argument("--out", default="runs", help="parent directory of run directories (default: runs/)")
+    parser.add_argument("--jobs", type=int, default=1, help="units run in parallel processes (default 1)")
+    parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:<i>")
+    fields = ", ".join(sorted(field_help()))
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a spec field (tuples comma-separated); fields: {fields}")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def render_figures(run_dir, out_dir) -> list:
+    """Hook for `--figures DIR` (wired by the lead): figures.render_all(run_dir, out_dir)."""
+    from figures import render_all
+
+    return render_all(run_dir, out_dir)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ebtheory.train import select_device
+    from verify.report import build_report, format_report
+    from verify.rows import load_run
+    from verify.runner import run_sweep
+    from verify.spec import with_overrides
+    from verify.presets import get_preset
+
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1; got --jobs={args.jobs}")
+    select_device(args.device)  # reject a bad --device before any work starts
+    spec = with_overrides(get_preset(args.preset), args.overrides)
+    result = run_sweep(spec, args.out, jobs=args.jobs, device=args.device, progress=not args.no_progress)
+    print(format_report(build_report(load_run(result.run_dir))))
+    print(f"\nrun dir: {result.run_dir}")
+    return 0

@@ -1,0 +1,232 @@
+"""The verdict of a recorded run, read from its rows only (verify.rows.load_run).
+
+build_report(run) -> a JSON-able dict; format_report(report) -> the printed table. Sections:
+- lemma_a: per GFS target, whether Lemma A's bound held at every point, the worst ratio
+  measured / bound, and how many points had a vacuous bound (bound >= the loss at k = 0).
+- thresholds: per GFS target and definition ((a) relative, (b) absolute; THEORY.md 5.5) the fit
+  t_hat* = alpha + beta ln m with its bootstrap CI and whether beta > 0, and per m the mean
+  empirical t_hat*, the mean predicted t* in both step-size regimes (THEORY.md 5.2: "fixed_eta" as
+  run, "du_eta" = lambda0/m^2, prediction only) and the ratio predicted / empirical.
+- baselines: at the longest pre-training t, per subnetwork the mean (over m and seeds) of the
+  pruned training loss (per example) and test accuracy, before and after fine-tuning, and the
+  fraction of (m, seed, t) points where GFS has lower training loss than each baseline at equal k.
+- accuracy: per m at the longest t, dense and pruned train/test accuracies (means over seeds).
+For the CNN only the empirical part applies (THEORY.md 5.6) and the report says so.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from verify.rows import RunRecord
+from verify.threshold import DEFINITIONS, empirical_thresholds, fit_log_m
+
+GFS_SUBNETS = ("gfs_labels", "gfs_dense")
+BASELINE_SUBNETS = ("magnitude", "random")
+FIT_SEED = 0
+CNN_NOTE = "CNN: only the empirical part applies (THEORY.md 5.6); Lemma A and t* are two-layer results."
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def _entry(point: dict, subnet: str) -> dict | None:
+    return (point.get("subnets") or {}).get(subnet)
+
+
+def lemma_a_verdict(run: RunRecord) -> dict[str, dict]:
+    """Per GFS subnet: points checked, all held, worst measured/bound ratio, vacuous count."""
+    out = {}
+    for subnet in GFS_SUBNETS:
+        checks = [e["lemma_a"] for p in run.points if (e := _entry(p, subnet)) and e.get("lemma_a")]
+        if not checks:
+            continue
+        ratios = [c["ratio"] for c in checks if c["ratio"] is not None]
+        out[subnet] = {
+            "points": len(checks),
+            "held_everywhere": all(c["held"] for c in checks),
+            "violations": sum(not c["held"] for c in checks),
+            "worst_ratio": max(ratios) if ratios else None,
+            "vacuous_points": sum(bool(c["vacuous"]) for c in checks),
+        }
+    return out
+
+
+def _predicted_per_m(run: RunRecord, regime: str) -> dict[int, float | None]:
+    per_m: dict[int, list[float | None]] = {}
+    for unit in run.units:
+        regime_values = (unit.get("predicted") or {}).get(regime)
+        per_m.setdefault(unit["m"], []).append(None if regime_values is None else regime_values["t_star"])
+    return {m: _mean(values) for m, values in per_m.items()}
+
+
+def threshold_verdict(run: RunRecord) -> dict[str, dict]:
+    """Per GFS subnet and definition: the log-m fit and the per-m empirical vs predicted t*."""
+    predicted = {regime: _predicted_per_m(run, regime) for regime in ("fixed_eta", "du_eta")}
+    out: dict[str, dict] = {}
+    for subnet in GFS_SUBNETS:
+        if not any(_entry(p, subnet) for p in run.points):
+            continue
+        for definition in DEFINITIONS:
+            thresholds = empirical_thresholds(run, subnet, definition)
+            fit = fit_log_m(thresholds, seed=FIT_SEED)
+            per_m = []
+            for m, values in sorted(thresholds.items()):
+                empirical = _mean(values)
+                row: dict[str, Any] = {"m": m, "t_hat": empirical, "reached": sum(v is not None for v in values),
+                                       "seeds": len(values)}
+                for regime, values_by_m in predicted.items():
+                    t_star = values_by_m.get(m)
+                    row[f"t_star_{regime}"] = t_star
+                    row[f"ratio_{regime}"] = (
+                        t_star / empirical if t_star is not None and empirical else None
+                    )
+                per_m.append(row)
+            out[f"{subnet}/{definition}"] = {"fit": None if fit is None else fit.to_dict(), "per_m": per_m}
+    return out
+
+
+def _loss_and_acc(entry: dict | None) -> tuple[float | None, float | None]:
+    return (None, None) if entry is None else (entry["train_loss_mean"], entry["test_acc"])
+
+
+def baseline_verdict(run: RunRecord) -> dict[str, Any]:
+    """Subnetworks at equal k: means at the longest t, and GFS-beats-baseline fractions over all points."""
+    t_max = max(int(t) for t in run.spec["checkpoints"])
+    last = [p for p in run.points if p["t"] == t_max]
+    names = [n for n in (*GFS_SUBNETS, *BASELINE_SUBNETS) if any(_entry(p, n) for p in run.points)]
+    at_t_max = {}
+    for name in names:
+        entries = [_entry(p, name) for p in last if _entry(p, name)]
+        tuned = [e["finetuned"] for e in entries if e.get("finetuned")]
+        at_t_max[name] = {
+            "train_loss_mean": _mean([e["train_loss_mean"] for e in entries]),
+            "test_acc": _mean([e["test_acc"] for e in entries]),
+            "finetuned_train_loss_mean": _mean([e["train_loss_mean"] for e in tuned]),
+            "finetuned_test_acc": _mean([e["test_acc"] for e in tuned]),
+        }
+    wins = {}
+    for gfs in (n for n in names if n in GFS_SUBNETS):
+        for base in (n for n in names if n in BASELINE_SUBNETS):
+            pairs = [(_entry(p, gfs), _entry(p, base)) for p in run.points if _entry(p, gfs) and _entry(p, base)]
+            if pairs:
+                wins[f"{gfs}<{base}"] = sum(a["train_loss_mean"] < b["train_loss_mean"] for a, b in pairs) / len(pairs)
+    return {"t": t_max, "at_t_max": at_t_max, "gfs_lower_loss_fraction": wins}
+
+
+def accuracy_table(run: RunRecord) -> list[dict]:
+    """Per m at the longest t: dense and pruned (GFS, both targets) train/test accuracy, seed means."""
+    t_max = max(int(t) for t in run.spec["checkpoints"])
+    table = []
+    for m in run.ms:
+        last = [p for p in run.points_for(m=m) if p["t"] == t_max]
+        if not last:
+            continue
+        row: dict[str, Any] = {"m": m, "dense_train_acc": _mean([p["dense"]["train_acc"] for p in last]),
+                               "dense_test_acc": _mean([p["dense"]["test_acc"] for p in last])}
+        for subnet in GFS_SUBNETS:
+            entries = [e for p in last if (e := _entry(p, subnet))]
+            if entries:
+                row[f"{subnet}_test_acc"] = _mean([e["test_acc"] for e in entries])
+                tuned = [e["finetuned"]["test_acc"] for e in entries if e.get("finetuned")]
+                row[f"{subnet}_finetuned_test_acc"] = _mean(tuned)
+        table.append(row)
+    return table
+
+
+def build_report(run: RunRecord) -> dict[str, Any]:
+    """The whole verdict as a JSON-able dict (see the module docstring)."""
+    spec = run.spec
+    expected_units = len(spec["ms"]) * len(spec["seeds"])
+    is_cnn = spec.get("model") == "cnn"
+    return {
+        "run_dir": str(run.run_dir), "name": spec.get("name"), "hash": spec.get("hash"),
+        "model": spec.get("model"), "dataset": spec.get("dataset"), "k": spec.get("k"),
+        "units_finished": len(run.units), "units_expected": expected_units,
+        "points": len(run.points), "points_expected": expected_units * len(spec["checkpoints"]),
+        "complete": len(run.units) == expected_units,
+        "note": CNN_NOTE if is_cnn else None,
+        "lemma_a": {} if is_cnn else lemma_a_verdict(run),
+        "thresholds": threshold_verdict(run),
+        "baselines": baseline_verdict(run) if run.points else None,
+        "accuracy": accuracy_table(run),
+    }
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+            return f"{value:.{digits - 1}e}"
+        return f"{value:.{digits}g}" if abs(value) >= 1 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(headers: list[str], body: list[list[Any]]) -> list[str]:
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in body]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The verdict table printed by `ebtheory report` and after `ebtheory run`."""
+    lines = [
+        f"run {report['name']} ({report['hash']}): {report['model']} on {report['dataset']}, k = {report['k']}",
+        f"units {report['units_finished']}/{report['units_expected']}, points {report['points']}/"
+        f"{report['points_expected']}" + ("" if report["complete"] else "  (INCOMPLETE: rerun to resume)"),
+    ]
+    if report["note"]:
+        lines.append(report["note"])
+    if report["lemma_a"]:
+        lines += ["", "Lemma A (sum loss, bound at the measured L(u) and V at each t):"]
+        lines += _table(
+            ["target", "points", "held everywhere", "violations", "worst measured/bound", "vacuous points"],
+            [[name, v["points"], v["held_everywhere"], v["violations"], v["worst_ratio"],
+              f"{v['vacuous_points']}/{v['points']}"] for name, v in report["lemma_a"].items()],
+        )
+    for key, value in report["thresholds"].items():
+        fit = value["fit"]
+        lines += ["", f"threshold {key}: "
+                  + ("no fit (fewer than two m reached it)" if fit is None else
+                     f"t_hat* = {_fmt(fit['alpha'])} + {_fmt(fit['beta'])} ln m, "
+                     f"{int(fit['level'] * 100)}% CI on beta [{_fmt(fit['beta_low'])}, {_fmt(fit['beta_high'])}], "
+                     f"beta > 0: {_fmt(fit['beta_positive'])}")]
+        lines += _table(
+            ["m", "reached", "t_hat* (iters)", "t* fixed eta", "pred/emp", "t* eta=lambda0/m^2", "pred/emp"],
+            [[r["m"], f"{r['reached']}/{r['seeds']}", r["t_hat"], r["t_star_fixed_eta"], r["ratio_fixed_eta"],
+              r["t_star_du_eta"], r["ratio_du_eta"]] for r in value["per_m"]],
+        )
+    if report["baselines"]:
+        base = report["baselines"]
+        lines += ["", f"subnetworks at equal k, longest pre-training t = {base['t']} (means over m and seeds):"]
+        lines += _table(
+            ["subnet", "train L/m", "test acc", "tuned L/m", "tuned test acc"],
+            [[n, v["train_loss_mean"], v["test_acc"], v["finetuned_train_loss_mean"], v["finetuned_test_acc"]]
+             for n, v in base["at_t_max"].items()],
+        )
+        for pair, fraction in base["gfs_lower_loss_fraction"].items():
+            lines.append(f"  {pair.replace('<', ' has lower training loss than ')}: {fraction:.0%} of points")
+    if report["accuracy"]:
+        keys = [k for k in report["accuracy"][0] if k != "m"]
+        lines += ["", "accuracy at the longest t (means over seeds):"]
+        lines += _table(["m", *keys], [[r["m"], *[r.get(k) for k in keys]] for r in report["accuracy"]])
+    return "\n".join(lines)
+
+
+def report_is_finite(report: Any) -> bool:
+    """True when no float in the report is NaN or inf (the report never prints silent NaN)."""
+    if isinstance(report, float):
+        return math.isfinite(report)
+    if isinstance(report, dict):
+        return all(report_is_finite(v) for v in report.values())
+    if isinstance(report, list):
+        return all(report_is_finite(v) for v in report)
+    return True

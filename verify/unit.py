@@ -1,0 +1,313 @@
+"""One unit of work: the (m, seed) cell of a sweep, written as rows (verify.rows documents them).
+
+Pipeline (issue 5, item 2), for the two-layer nets:
+1. Data: the first m examples of a seeded nested ordering (nested across m for one seed), inputs on
+   the unit sphere, one-hot labels Y (m x C).
+2. One pre-training run (ebtheory.train.train_with_checkpoints) visits every checkpoint t.
+3. At each unfinished checkpoint t: the dense net's numbers; GFS to k against the labels and against
+   the dense output u(t); magnitude and random baselines at the same k; every subnetwork
+   (ebtheory.prune.gfs.pruned_two_layer: input and output weights trainable) before and after
+   fine-tuning on the labels; Lemma A's bound (ebtheory.symbolic.lemma_a_bound) with the measured L(u) and
+   V at t, and whether it held. A subnetwork is u_S = (1/k) sum_{r in S} g_r with the atoms
+   g_r = N H[:, r] (x) W2[r] (THEORY.md 2): the baselines use the same averaging, so equal k
+   compares like with like.
+4. Last, the unit summary: lambda0 and lambda_max of H_inf (ebtheory.constants), the predicted t*
+   (ebtheory.symbolic.evaluate_bound) with the fixed eta as run and with Du et al.'s
+   eta = lambda0 / m^2 (prediction only), and the dense loss curve.
+
+For the CNN, step 3 uses layer-wise GFS (ebtheory.prune.layerwise.layerwise_gfs) and only the
+empirical numbers are recorded (THEORY.md 5.6); the theory fields are None.
+
+Every point depends only on (spec, m, seed, t): seeds of the random baseline are derived from
+(seed, t), so a resumed unit reproduces exactly the rows an uninterrupted one would write.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from verify import rows
+from verify.spec import ExperimentSpec
+
+LEMMA_A_SLACK = 1e-9  # relative float64 slack when checking measured <= bound
+
+
+@dataclass(frozen=True)
+class UnitData:
+    """Training subset (X, one-hot Y, labels y) and test split, all on CPU."""
+
+    X: torch.Tensor
+    Y: torch.Tensor
+    y: torch.Tensor
+    X_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    input_shape: tuple[int, ...]
+
+
+def load_unit_data(spec: ExperimentSpec, m: int, seed: int) -> UnitData:
+    """Data of unit (m, seed): nested subset of the training split, first n_test test examples."""
+    from ebtheory.data import flatten_unit_sphere, load_dataset, nested_subset_indices, one_hot
+
+    data = load_dataset(spec.dataset, spec.data_dir or None, seed=0)
+    if m > data.n_train:
+        raise ValueError(f"ms must be <= {data.n_train} (training examples of {spec.dataset}); got m={m}")
+    index = nested_subset_indices(data.y_train, m, seed=seed, balanced=spec.balanced)
+    n_test = data.n_test if spec.n_test == 0 else min(spec.n_test, data.n_test)
+    X, X_test = data.X_train[index], data.X_test[:n_test]
+    if spec.model != "cnn":
+        X, X_test = flatten_unit_sphere(X), flatten_unit_sphere(X_test)
+    y = data.y_train[index]
+    return UnitData(
+        X=X, Y=one_hot(y, data.num_classes), y=y, X_test=X_test, y_test=data.y_test[:n_test],
+        num_classes=data.num_classes, input_shape=tuple(data.input_shape),
+    )
+
+
+def build_model(spec: ExperimentSpec, data: UnitData, seed: int) -> nn.Module:
+    """The dense network of the spec, seeded by the unit's seed."""
+    from ebtheory.models import MeanFieldTwoLayer, ResidualCNN, TwoLayerNTK
+
+    if spec.model == "ntk":
+        return TwoLayerNTK(data.X.shape[1], spec.width, data.num_classes, kappa=spec.kappa,
+                           output_mode=spec.output_mode, seed=seed)
+    if spec.model == "mean_field":
+        return MeanFieldTwoLayer(data.X.shape[1], spec.width, data.num_classes, seed=seed)
+    channels = data.input_shape[0] if len(data.input_shape) == 3 else 1
+    return ResidualCNN(channels, data.num_classes, data.input_shape[-1], widths=spec.cnn_widths, seed=seed)
+
+
+def train_config(spec: ExperimentSpec, seed: int, finetune: bool = False):
+    """TrainConfig of pre-training (or fine-tuning, with finetune_eta)."""
+    from ebtheory.train import TrainConfig
+
+    return TrainConfig(
+        optimizer=spec.optimizer, lr=spec.finetune_eta if finetune else spec.eta, loss=spec.train_loss,
+        batch_size=(spec.batch_size or None) if spec.optimizer == "sgd" else None,
+        momentum=spec.momentum, seed=seed,
+    )
+
+
+def _sum_loss(outputs: torch.Tensor, target: torch.Tensor) -> float:
+    return float(0.5 * (outputs.double() - target.double()).square().sum())
+
+
+def _accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((outputs.argmax(dim=1).cpu() == labels.cpu()).double().mean()) if labels.numel() else 0.0
+
+
+def network_numbers(model: nn.Module, data: UnitData, device: torch.device) -> dict:
+    """Sum and per-example squared loss against the one-hot labels, train and test accuracy."""
+    model.eval()
+    with torch.no_grad():
+        train_out = model(data.X.to(device))
+        test_out = model(data.X_test.to(device))
+    loss = _sum_loss(train_out, data.Y.to(device))
+    m = data.X.shape[0]
+    return {
+        "train_loss_sum": loss, "train_loss_mean": loss / m,
+        "train_acc": _accuracy(train_out, data.y), "test_acc": _accuracy(test_out, data.y_test),
+    }
+
+
+def _finetuned(spec: ExperimentSpec, subnet: nn.Module, data: UnitData, seed: int, device: torch.device) -> dict | None:
+    from ebtheory.train import fine_tune
+
+    if spec.finetune_steps == 0:
+        return None
+    tuned = copy.deepcopy(subnet)
+    fine_tune(tuned, data.X.to(device), data.Y.to(device), spec.finetune_steps,
+              train_config(spec, seed, finetune=True), device=device)
+    return network_numbers(tuned, data, device)
+
+
+def lemma_a_check(dense_loss: float, spread: float, k: int, eps: float, measured: float, null_loss: float) -> dict:
+    """Lemma A at one point: bound, whether measured <= bound, ratio, vacuity (bound >= L at k = 0)."""
+    from ebtheory.symbolic import lemma_a_bound
+
+    bound = lemma_a_bound(dense_loss, spread, k, eps)
+    return {
+        "bound": bound, "measured": measured, "held": measured <= bound * (1 + LEMMA_A_SLACK) + 1e-12,
+        "ratio": measured / bound if bound > 0 else None, "dense_loss_sum": dense_loss,
+        "null_loss_sum": null_loss, "vacuous": bound >= null_loss,
+    }
+
+
+def two_layer_point(spec: ExperimentSpec, model: nn.Module, data: UnitData, seed: int, t: int,
+                    device: torch.device) -> dict:
+    """Every number of point (m, seed, t) for a two-layer net (see verify.rows for the fields)."""
+    from ebtheory.prune.baselines import magnitude_selection, random_selection
+    from ebtheory.prune.gfs import atom_spread, greedy_forward_selection, pruned_two_layer
+
+    model.eval()
+    with torch.no_grad():
+        X = data.X.to(device)
+        H = model.hidden(X).double()
+        W2, _ = model.readout()
+        W2 = W2.detach().double()
+        W1 = model.input_weights.detach()
+        dense_out = H @ W2
+    Y = data.Y.to(device).double()
+    N = W1.shape[0]
+    spread = float(atom_spread(H, W2))
+    subnets: dict[str, dict] = {}
+
+    def record(name: str, target_name: str, counts: torch.Tensor, curve: list[float] | None,
+               lemma_target: torch.Tensor | None) -> None:
+        subnet = pruned_two_layer(W1, W2.to(W1.dtype), counts.cpu()).to(device)
+        numbers = network_numbers(subnet, data, device)
+        target = Y if target_name == "labels" else dense_out
+        with torch.no_grad():
+            target_loss = _sum_loss(subnet(X), target)
+        entry = {
+            "target": target_name, **numbers, "target_loss_sum": target_loss,
+            "distinct": int((counts > 0).sum()), "loss_curve_sum": curve, "lemma_a": None,
+            "finetuned": _finetuned(spec, subnet, data, seed, device),
+        }
+        if lemma_target is not None:
+            measured = curve[-1]
+            entry["lemma_a"] = lemma_a_check(
+                _sum_loss(dense_out, lemma_target), spread, spec.k, spec.eps, measured,
+                _sum_loss(torch.zeros_like(lemma_target), lemma_target),
+            )
+        subnets[name] = entry
+
+    for target_name in spec.targets:
+        target = Y if target_name == "labels" else dense_out
+        result = greedy_forward_selection(H, W2, target, spec.k, replacement=spec.replacement, seed=seed)
+        counts = torch.bincount(torch.as_tensor(result.indices).cpu(), minlength=N)
+        curve = [float(v) for v in np.asarray(result.losses, dtype=float)]
+        record(f"gfs_{target_name}", target_name, counts, curve, target if spec.replacement else None)
+    point_seed = _point_seed(seed, t)
+    for baseline in spec.baselines:
+        if baseline == "magnitude":
+            chosen = magnitude_selection(W1.cpu(), W2.cpu(), spec.k)
+        else:
+            chosen = random_selection(N, spec.k, seed=point_seed)
+        counts = torch.bincount(torch.as_tensor(chosen).cpu(), minlength=N)
+        record(baseline, "labels", counts, None, None)
+    return {"width": N, "V": spread, "subnets": subnets}
+
+
+def _point_seed(seed: int, t: int) -> int:
+    return int(seed) * 1_000_003 + int(t)
+
+
+def cnn_point(spec: ExperimentSpec, model: nn.Module, data: UnitData, seed: int, t: int,
+              device: torch.device) -> dict:
+    """Layer-wise GFS of the CNN at point (m, seed, t); empirical numbers only (THEORY.md 5.6)."""
+    from ebtheory.prune.layerwise import layerwise_gfs
+
+    model.eval()
+    X = data.X.to(device)
+    subnets: dict[str, dict] = {}
+    for target_name in spec.targets:
+        if target_name == "labels":
+            target, loss = data.y.to(device), "cross_entropy"
+        else:
+            with torch.no_grad():
+                target, loss = model(X).detach(), "squared"
+        result = layerwise_gfs(model, X, target, spec.k, loss=loss, replacement=spec.replacement, seed=seed)
+        subnet = result.model.to(device)
+        numbers = network_numbers(subnet, data, device)
+        subnets[f"gfs_{target_name}"] = {
+            "target": target_name, **numbers, "target_loss_sum": None,
+            "distinct": int(sum(result.widths_after.values())), "loss_curve_sum": None, "lemma_a": None,
+            "finetuned": _finetuned(spec, subnet, data, seed, device),
+            "params_before": result.params_before, "params_after": result.params_after,
+            "macs_before": result.macs_before, "macs_after": result.macs_after,
+        }
+    return {"width": None, "V": None, "subnets": subnets}
+
+
+def unit_constants(spec: ExperimentSpec, data: UnitData, spreads: dict[int, float], L0: float) -> tuple[dict, dict]:
+    """(constants, predicted t*) of a two-layer unit; see verify.rows for the fields.
+
+    V_bar is the largest atom spread measured on the checkpoint grid (THEORY.md 4: a bound on V along
+    training). The fixed-eta prediction uses the spec's eta; "du_eta" uses eta = lambda0 / m^2.
+    """
+    from ebtheory.constants import lambda0 as gram_spectrum
+    from ebtheory.symbolic import BoundInputs, evaluate_bound, threshold_from_constants
+
+    m, C = data.X.shape[0], data.num_classes
+    spectrum = gram_spectrum(data.X.double())
+    lam0, lam_max = float(spectrum.lambda_min), float(spectrum.lambda_max)
+    y_norm2 = float(data.Y.double().square().sum())
+    V_bar = max(spreads.values())
+    constants = {
+        "lambda0": lam0, "lambda_max": lam_max, "V0": spreads[0], "V_bar": V_bar, "L0_sum": L0,
+        "y_norm2": y_norm2, "eta": spec.eta, "width": spec.width, "kappa": spec.kappa,
+        "eta_times_lambda_max": spec.eta * lam_max,
+    }
+    if not lam0 > 0:
+        return constants, None
+    predicted = {}
+    for regime, eta in (("fixed_eta", spec.eta), ("du_eta", lam0 / m**2)):
+        if not 0 < eta * lam0 < 2:
+            predicted[regime] = None
+            continue
+        values = evaluate_bound(BoundInputs(m=m, k=spec.k, eta=eta, lambda0=lam0, delta=spec.delta, V=V_bar,
+                                            C=C, kappa=spec.kappa, eps=spec.eps, y_norm2=y_norm2, loss="sum"))
+        measured = threshold_from_constants(values.c1, L0, values.tol, eta, lam0)[0] if L0 > 0 else None
+        predicted[regime] = {
+            "eta": eta, "t_star": values.t_star, "t_star_upper": values.t_star_upper, "tol": values.tol,
+            "c1": values.c1, "L0_bound": values.L0_bound, "t_star_measured_L0": measured,
+        }
+    return constants, predicted
+
+
+def run_unit(spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str = "auto") -> None:
+    """Unit (m, seed): pre-train once, write a row for every unfinished checkpoint, then the summary."""
+    from ebtheory.train import select_device, train_with_checkpoints
+
+    if rows.unit_finished(run_dir, m, seed):
+        return
+    started = time.perf_counter()
+    torch.manual_seed(seed)
+    target_device = select_device(device)
+    data = load_unit_data(spec, m, seed)
+    model = build_model(spec, data, seed)
+    done = rows.finished_points(run_dir, m, seed)
+    spreads: dict[int, float] = {}
+    point_fn = cnn_point if spec.model == "cnn" else two_layer_point
+
+    def on_checkpoint(t: int, current: nn.Module) -> None:
+        if t in done and spec.model == "cnn":
+            return
+        if t in done:
+            spreads[t] = rows.read_json(Path(run_dir) / rows.POINTS_DIR / rows.point_filename(m, seed, t))["V"]
+            return
+        dense = network_numbers(current, data, target_device)
+        values = point_fn(spec, current, data, seed, t, target_device)
+        if values["V"] is not None:
+            spreads[t] = values["V"]
+        rows.write_point(run_dir, {"m": m, "seed": seed, "t": t, "k": spec.k, "dense": dense, **values})
+
+    result = train_with_checkpoints(
+        model, data.X, data.Y if spec.train_loss != "cross_entropy" else data.y, train_config(spec, seed),
+        spec.checkpoints, device=target_device, on_checkpoint=on_checkpoint, keep_states=False,
+        loss_every=1 if spec.optimizer == "gd" else max(spec.checkpoints),
+    )
+    curve = [float(v) if math.isfinite(v) else None for v in result.losses]
+    constants, predicted = (None, None)
+    if spec.model != "cnn":
+        L0 = _sum_loss_of_curve(spec, curve[0], m)
+        constants, predicted = unit_constants(spec, data, spreads, L0)
+    rows.write_unit(run_dir, {
+        "m": m, "seed": seed, "checkpoints": list(spec.checkpoints), "train_loss": spec.train_loss,
+        "dense_loss_curve": curve, "constants": constants, "predicted": predicted,
+        "device": str(target_device), "elapsed_s": time.perf_counter() - started,
+    })
+
+
+def _sum_loss_of_curve(spec: ExperimentSpec, value: float, m: int) -> float:
+    """The initial loss in sum units (the training curve is in the units of spec.train_loss)."""
+    return value * m if spec.train_loss == "mean_squares" else value
