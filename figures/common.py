@@ -250,3 +250,36 @@ def m_axis(ax, ms: Sequence[int]) -> None:
     if len(ms) > 1:
         ax.set_xlim(min(ms) / 1.15, max(ms) * 1.15)
     ax.set_xlabel("dataset size m")
+
+
+EARLYBIRD_MATRIX = "earlybird_distance_matrix"
+EARLYBIRD_DETECTION = "earlybird_detection_t"
+EARLYBIRD_TS = "earlybird_checkpoints"
+
+
+def earlybird_records(run: Any) -> list[dict]:
+    """Early-Bird fields per (m, seed): {m, seed, matrix, ts, detection_t}, where any were recorded.
+
+    Read from the unit summary, else from the latest point row of that unit that has them.
+    `ts` (the times of the masks, iterations) is `earlybird_checkpoints` when recorded, else the
+    unit's checkpoints when the matrix has that many rows, else the mask indices 0, 1, ...
+    """
+    sources: dict[tuple[int, int], Mapping[str, Any]] = {}
+    for row in run.points:  # sorted by t, so the latest row wins
+        if EARLYBIRD_MATRIX in row or EARLYBIRD_DETECTION in row:
+            sources[(row["m"], row["seed"])] = row
+    for unit in run.units:
+        if EARLYBIRD_MATRIX in unit or EARLYBIRD_DETECTION in unit:
+            sources[(unit["m"], unit["seed"])] = unit
+    records = []
+    for (m, seed), source in sorted(sources.items()):
+        matrix = source.get(EARLYBIRD_MATRIX)
+        matrix = None if matrix is None else np.asarray(matrix, dtype=float)
+        ts = source.get(EARLYBIRD_TS)
+        if ts is None and matrix is not None:
+            unit = run.unit(m, seed) or {}
+            checkpoints = unit.get("checkpoints")
+            ts = checkpoints if checkpoints is not None and len(checkpoints) == len(matrix) else range(len(matrix))
+        records.append({"m": m, "seed": seed, "matrix": matrix, "ts": None if ts is None else list(ts),
+                        "detection_t": source.get(EARLYBIRD_DETECTION)})
+    return records

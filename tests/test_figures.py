@@ -104,7 +104,7 @@ def write_fixture_run(run_dir: Path, model: str = "ntk", earlybird: bool = False
             }
             if earlybird:
                 n = len(CHECKPOINTS)
-                dist = np.array([[abs(i - j) * 0.4 / (1 + min(i, j)) for j in range(n)] for i in range(n)])
+                dist = np.array([[min(abs(i - j) * 0.2 / (1 + min(i, j)), 1.0) for j in range(n)] for i in range(n)])
                 unit["earlybird_distance_matrix"] = dist.tolist()
                 unit["earlybird_checkpoints"] = list(CHECKPOINTS)
                 unit["earlybird_detection_t"] = CHECKPOINTS[3] if m < 160 else None
