@@ -1,0 +1,80 @@
+"""Figure (h): Early-Bird detection times against m, next to the predicted t* and the empirical t_hat*.
+
+Per dataset size m, mean over seeds with a +-1 sd band: the Early-Bird detection time
+(`earlybird_detection_t`, seeds that never detected are counted under the figure, not averaged in),
+the predicted t* with the step size the run used (unit summaries, THEORY.md 4) and the empirical
+t_hat* of definition (a) (verify.threshold) for each GFS target recorded. All in pre-training
+iterations; log-log axes when every plotted value is positive.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+
+from figures.common import (
+    GFS_SUBNETS,
+    SUBNET_LABELS,
+    FigureSkipped,
+    curve_over,
+    earlybird_records,
+    empirical_thresholds,
+    m_axis,
+    plot_band,
+    predicted_thresholds,
+    save_figure,
+    script_main,
+    subnets_present,
+)
+
+NAME = "fig_h_detection_vs_m"
+
+
+def _as_rows(values: dict[int, list[float | None]], field: str) -> list[dict]:
+    return [{"m": m, field: v} for m, vals in values.items() for v in vals]
+
+
+def render(run: Any, out_dir: str | Path) -> list[Path]:
+    """Draw figure (h) from a RunRecord (verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    records = earlybird_records(run)
+    if not records:
+        raise FigureSkipped(
+            f"figure (h) needs Early-Bird rows (earlybird_detection_t); run {run.run_dir} has none"
+        )
+    detected = [r for r in records if r["detection_t"] is not None]
+    missed = sorted({(r["m"], r["seed"]) for r in records if r["detection_t"] is None})
+    series = [("Early-Bird detection", [{"m": r["m"], "t": r["detection_t"]} for r in detected], "o", "-")]
+    series.append(("predicted t* (run's eta)", _as_rows(predicted_thresholds(run, "fixed_eta"), "t"), "^", "--"))
+    for subnet in subnets_present(run.points, GFS_SUBNETS):
+        series.append((f"t_hat* (a), {SUBNET_LABELS[subnet]}",
+                       _as_rows(empirical_thresholds(run, subnet, "relative"), "t"), "s", ":"))
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    plotted = []
+    for label, rows, marker, style in series:
+        x, mean, low, high = curve_over(rows, "m", "t")
+        if len(x):
+            plot_band(ax, x, mean, low, high, label=label, marker=marker, linestyle=style)
+            plotted.extend(list(low) + list(mean))
+    m_axis(ax, sorted({r["m"] for r in records} | set(run.ms)))
+    if plotted and min(plotted) > 0:
+        ax.set_yscale("log")
+    ax.set_ylabel("pre-training iterations t")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"Early-Bird detection against the pre-training threshold ({run.spec.get('dataset')})",
+                 fontsize=10)
+    if missed:
+        listed = ", ".join(f"m={m} s{seed}" for m, seed in missed)
+        fig.text(0.5, -0.02, f"no Early-Bird ticket detected (left out of the mean): {listed}",
+                 ha="center", fontsize=8)
+    return save_figure(fig, out_dir, NAME)
+
+
+def main() -> int:
+    return script_main(render, __doc__.splitlines()[0])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
