@@ -110,3 +110,222 @@ def write_fixture_run(run_dir: Path, model: str = "ntk", earlybird: bool = False
                 unit["earlybird_detection_t"] = CHECKPOINTS[3] if m < 160 else None
             write_unit(run_dir, unit)
     return run_dir
+
+
+# --------------------------------------------------------------------------------------------
+# Tests
+
+import importlib  # noqa: E402
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from figures import cmd_figures  # noqa: E402
+from figures.common import FigureSkipped  # noqa: E402
+from verify.rows import load_run  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    return {
+        "ntk": load_run(write_fixture_run(base / "ntk", earlybird=True)),
+        "plain": load_run(write_fixture_run(base / "plain")),
+        "cnn": load_run(write_fixture_run(base / "cnn", model="cnn")),
+    }
+
+
+def _render_capturing(name: str, run, out_dir: Path, monkeypatch):
+    """Render figure `name`, keeping the matplotlib Figure that save_figure receives."""
+    module = importlib.import_module(cmd_figures.FIGURES[name])
+    captured = {}
+    original = module.save_figure
+
+    def keep(fig, out, stem):
+        captured["fig"] = fig
+        return original(fig, out, stem)
+
+    monkeypatch.setattr(module, "save_figure", keep)
+    paths = module.render(run, out_dir)
+    return paths, captured["fig"]
+
+
+def _check_files(paths: list[Path]) -> None:
+    assert sorted(p.suffix for p in paths) == [".pdf", ".png"]
+    for path in paths:
+        data = path.read_bytes()
+        assert len(data) > 1000
+        assert data.startswith(b"\x89PNG" if path.suffix == ".png" else b"%PDF")
+
+
+def _plot_axes(fig):
+    """Axes of the plot panels (colour bars excluded)."""
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def test_fig_a_curves_per_m_with_predicted_and_empirical_marks(runs, tmp_path, monkeypatch):
+    run = runs["ntk"]
+    paths, fig = _render_capturing("a", run, tmp_path, monkeypatch)
+    _check_files(paths)
+    axes = _plot_axes(fig)
+    assert len(axes) == 4  # 2 metrics x 2 GFS targets
+    n_m = len(MS)
+    for ax in axes:
+        # one mean curve per m, one predicted t* and one empirical t_hat* mark per m
+        assert len(ax.lines) == 3 * n_m
+    assert {ax.get_title() for ax in axes} >= {"GFS, target = labels", "GFS, target = dense output"}
+    assert axes[-1].get_xlabel() == "pre-training iterations t"
+    assert {ax.get_ylabel() for ax in axes} == {"pruned train accuracy", "pruned train loss L/m (labels)"}
+    # The first curve of the top-left panel is the seed mean of m = MS[0]'s GFS-on-labels accuracy.
+    line = axes[0].lines[0]
+    expected = [np.mean([r["subnets"]["gfs_labels"]["train_acc"] for r in run.points_for(m=MS[0]) if r["t"] == t])
+                for t in CHECKPOINTS]
+    np.testing.assert_allclose(line.get_ydata(), expected)
+    np.testing.assert_allclose(line.get_xdata(), CHECKPOINTS)
+
+
+def test_fig_b_fit_line_matches_threshold_fit(runs, tmp_path, monkeypatch):
+    from verify.threshold import fit_log_m, threshold_relative
+
+    run = runs["ntk"]
+    paths, fig = _render_capturing("b", run, tmp_path, monkeypatch)
+    _check_files(paths)
+    axes = _plot_axes(fig)
+    assert len(axes) == 5  # 2 targets x 2 definitions + the predictions panel
+    for ax in axes[:4]:
+        assert len(ax.lines) == 3  # seeds, means, fit
+        assert ax.get_xlabel() == "dataset size m" and ax.get_ylabel() == "t_hat* (iterations)"
+    assert len(axes[4].lines) == 3 + 2  # three predictions, the two empirical means
+    # Independent twin: thresholds from the raw rows, then the verify fit; the plotted line must match.
+    thresholds = {}
+    for m in MS:
+        thresholds[m] = []
+        for seed in SEEDS:
+            rows = run.points_for(m=m, seed=seed)
+            losses = [r["subnets"]["gfs_labels"]["train_loss_mean"] for r in rows]
+            thresholds[m].append(threshold_relative([r["t"] for r in rows], losses, run.spec["rel_tol"]))
+    fit = fit_log_m(thresholds, seed=0)
+    fit_line = axes[0].lines[2]
+    x, y = fit_line.get_xdata(), fit_line.get_ydata()
+    np.testing.assert_allclose(y, fit.alpha + fit.beta * np.log(x), rtol=1e-9, atol=1e-9)
+    seeds_line = axes[0].lines[0]
+    assert sorted(seeds_line.get_ydata()) == sorted(t for ts in thresholds.values() for t in ts)
+
+
+def test_fig_c_bound_at_k_matches_recorded_lemma_a(runs, tmp_path, monkeypatch):
+    run = runs["ntk"]
+    paths, fig = _render_capturing("c", run, tmp_path, monkeypatch)
+    _check_files(paths)
+    axes = _plot_axes(fig)
+    assert len(axes) == 2
+    for ax in axes:
+        assert len(ax.lines) == 3 * 3  # three t values: measured, bound, zero-output line
+        assert ax.get_xlabel() == "subnetwork size k (GFS steps)"
+    # Dashed line of t = 0 (labels target): its value at j = K is the recorded Lemma A bound (seed mean).
+    bound_line = axes[0].lines[1]
+    assert bound_line.get_linestyle() == "--"
+    recorded = np.mean([r["subnets"]["gfs_labels"]["lemma_a"]["bound"]
+                        for r in run.points_for(m=max(MS)) if r["t"] == CHECKPOINTS[0]])
+    np.testing.assert_allclose(bound_line.get_ydata()[-1], recorded, rtol=1e-9)
+    assert np.all(np.diff(bound_line.get_ydata()) < 0)  # the bound decreases in k
+
+
+def test_fig_d_three_constants_panels(runs, tmp_path, monkeypatch):
+    run = runs["ntk"]
+    paths, fig = _render_capturing("d", run, tmp_path, monkeypatch)
+    _check_files(paths)
+    axes = _plot_axes(fig)
+    assert [len(ax.lines) for ax in axes] == [1, 2, 2]
+    assert all(ax.get_xlabel() == "dataset size m" for ax in axes)
+    measured = axes[1].lines[1]
+    expected = []
+    for m in MS:
+        per_seed = []
+        for seed in SEEDS:
+            curve = run.unit(m, seed)["dense_loss_curve_sum"]
+            per_seed.append(1 - (curve[-1] / curve[0]) ** (1 / (len(curve) - 1)))
+        expected.append(np.mean(per_seed))
+    np.testing.assert_allclose(measured.get_ydata(), expected, rtol=1e-12)
+
+
+@given(rate=st.floats(1e-4, 0.5), steps=st.integers(1, 200), start=st.floats(1e-3, 1e6))
+def test_effective_contraction_recovers_a_geometric_rate(rate, steps, start):
+    from figures.fig_d_constants_vs_m import effective_contraction
+
+    curve = [start * (1 - rate) ** t for t in range(steps + 1)]
+    assert effective_contraction(curve) == pytest.approx(rate, rel=1e-6, abs=1e-12)
+
+
+def test_fig_e_four_selections_per_panel(runs, tmp_path, monkeypatch):
+    paths, fig = _render_capturing("e", runs["ntk"], tmp_path, monkeypatch)
+    _check_files(paths)
+    axes = _plot_axes(fig)
+    assert len(axes) == 2 * len(MS)
+    assert all(len(ax.lines) == 4 for ax in axes)
+    assert [ax.get_title() for ax in axes[: len(MS)]] == [f"m = {m}" for m in MS]
+
+
+def test_fig_f_cnn_curves_in_epochs(runs, tmp_path, monkeypatch):
+    from figures.fig_f_cnn import epochs
+
+    paths, fig = _render_capturing("f", runs["cnn"], tmp_path, monkeypatch)
+    _check_files(paths)
+    axes = _plot_axes(fig)
+    assert len(axes) == 2 * 3  # train / test accuracy x (GFS, magnitude, random)
+    assert all(len(ax.lines) == len(MS) for ax in axes)
+    assert axes[-1].get_xlabel() == "pre-training epochs"
+    np.testing.assert_allclose(axes[0].lines[0].get_xdata(), [epochs(t, MS[0], 10) for t in CHECKPOINTS])
+    assert epochs(7, 50, 0) == 7 and epochs(10, 40, 10) == 2.5
+
+
+def test_fig_g_heat_map_per_m_with_detection(runs, tmp_path, monkeypatch):
+    paths, fig = _render_capturing("g", runs["ntk"], tmp_path, monkeypatch)
+    _check_files(paths)
+    axes = _plot_axes(fig)
+    assert len(axes) == len(MS)
+    assert all(len(ax.images) == 1 for ax in axes)
+    # the fixture detects at CHECKPOINTS[3] except for the largest m
+    assert [len(ax.lines) for ax in axes] == [2] * (len(MS) - 1) + [0]
+    assert axes[0].lines[0].get_xdata()[0] == 3
+    assert "not detected" in axes[-1].get_title()
+
+
+def test_fig_h_detection_next_to_thresholds(runs, tmp_path, monkeypatch):
+    paths, fig = _render_capturing("h", runs["ntk"], tmp_path, monkeypatch)
+    _check_files(paths)
+    (ax,) = _plot_axes(fig)
+    assert [line.get_label() for line in ax.lines] == [
+        "Early-Bird detection", "predicted t* (run's eta)",
+        "t_hat* (a), GFS, target = labels", "t_hat* (a), GFS, target = dense output",
+    ]
+    assert list(ax.lines[0].get_xdata()) == list(MS[:-1])  # m = 160 never detected: left out
+    assert ax.get_xlabel() == "dataset size m" and ax.get_ylabel() == "pre-training iterations t"
+
+
+@pytest.mark.parametrize("run_name, figure, words", [
+    ("plain", "g", "Early-Bird"), ("plain", "h", "Early-Bird"), ("ntk", "f", "CNN"),
+    ("cnn", "c", "loss_curve_sum"), ("cnn", "d", "constants"),
+])
+def test_missing_rows_skip_with_a_reason(runs, tmp_path, run_name, figure, words):
+    module = importlib.import_module(cmd_figures.FIGURES[figure])
+    with pytest.raises(FigureSkipped, match=words):
+        module.render(runs[run_name], tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_render_all_and_the_cli(runs, tmp_path, capsys):
+    from ebtheory.cli import main
+
+    results = cmd_figures.render_all(runs["plain"].run_dir, tmp_path, only=["e", "g"])
+    assert set(results) == {"e", "g"}
+    assert [p.name for p in results["e"]] == ["fig_e_baselines.png", "fig_e_baselines.pdf"]
+    assert isinstance(results["g"], str) and "Early-Bird" in results["g"]
+    assert main(["figures", str(runs["cnn"].run_dir), "--out", str(tmp_path / "cli"), "--only", "f,g"]) == 0
+    out = capsys.readouterr().out
+    assert "(f) " in out and "(g) skipped:" in out
+    assert (tmp_path / "cli" / "fig_f_cnn.png").stat().st_size > 0
+    assert main(["figures", str(runs["cnn"].run_dir), "--only", "a,z"]) == 2
+    assert "--only" in capsys.readouterr().err
+    assert main(["figures", str(tmp_path / "nowhere")]) == 2
+    with pytest.raises(ValueError, match="only"):
+        cmd_figures.render_all(runs["plain"].run_dir, tmp_path, only=["q"])
