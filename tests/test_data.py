@@ -211,15 +211,22 @@ def test_find_fashion_mnist_dir_search_order(tmp_path):
     system = [str(tmp_path / "empty"), str(tmp_path / "system")]
     assert find_fashion_mnist_dir(tmp_path / "arg", environ=env, system_dirs=system) == tmp_path / "arg"
     assert find_fashion_mnist_dir(None, environ=env, system_dirs=system) == tmp_path / "env" / "fashion-mnist"
-    assert find_fashion_mnist_dir(tmp_path / "empty", environ={}, system_dirs=system) == tmp_path / "system"
+    assert find_fashion_mnist_dir(None, environ={}, system_dirs=system) == tmp_path / "system"
+
+
+def test_explicit_data_dir_without_files_fails_instead_of_falling_back(tmp_path):
+    write_fake_mnist(tmp_path / "system")
+    with pytest.raises(FileNotFoundError) as error:
+        find_fashion_mnist_dir(tmp_path / "empty", environ={}, system_dirs=[str(tmp_path / "system")])
+    assert str(tmp_path / "empty") in str(error.value) and str(tmp_path / "system") not in str(error.value)
 
 
 def test_find_fashion_mnist_dir_error_names_every_place(tmp_path):
     env = {"EBTHEORY_DATA_DIR": str(tmp_path / "env")}
     system = [str(tmp_path / "s1"), str(tmp_path / "s2")]
     with pytest.raises(FileNotFoundError) as error:
-        find_fashion_mnist_dir(tmp_path / "arg", environ=env, system_dirs=system)
-    for place in ("arg", "arg/fashion-mnist", "env", "env/FashionMNIST/raw", "s1", "s2"):
+        find_fashion_mnist_dir(None, environ=env, system_dirs=system)
+    for place in ("env", "env/fashion-mnist", "env/FashionMNIST/raw", "s1", "s2"):
         assert str(tmp_path / place) in str(error.value)
 
 

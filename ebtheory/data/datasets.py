@@ -187,15 +187,18 @@ def find_fashion_mnist_dir(
     environ: Mapping[str, str] | None = None,
     system_dirs: Sequence[str | os.PathLike[str]] = FASHION_MNIST_SYSTEM_DIRS,
 ) -> Path:
-    """The first folder holding the Fashion-MNIST IDX files, searching in order: data_dir, then
-    $EBTHEORY_DATA_DIR (each also with /fashion-mnist and torchvision's /FashionMNIST/raw), then
-    system_dirs (Debian's /usr/share/datasets/fashion-mnist first). Raises FileNotFoundError
-    naming every folder tried."""
+    """The folder holding the Fashion-MNIST IDX files.
+
+    An explicit data_dir is searched alone (also its /fashion-mnist and torchvision's
+    /FashionMNIST/raw): a user who names a folder never silently gets data from elsewhere. Without
+    it: $EBTHEORY_DATA_DIR (same sub-folders), then system_dirs (Debian's
+    /usr/share/datasets/fashion-mnist first). Raises FileNotFoundError naming every folder tried."""
     environ = os.environ if environ is None else environ
+    if data_dir is not None:
+        return _first_with_idx_files(_candidate_dirs(data_dir, "fashion-mnist"), "Fashion-MNIST")["train_images"].parent
     candidates: list[Path] = []
-    for base in (data_dir, environ.get(DATA_DIR_ENV) or None):
-        if base is not None:
-            candidates += _candidate_dirs(base, "fashion-mnist")
+    if environ.get(DATA_DIR_ENV):
+        candidates += _candidate_dirs(environ[DATA_DIR_ENV], "fashion-mnist")
     candidates += [Path(d).expanduser() for d in system_dirs]
     return _first_with_idx_files(candidates, "Fashion-MNIST")["train_images"].parent
 
