@@ -249,22 +249,22 @@ def train_with_checkpoints(
 
         steps = tqdm(steps, desc=f"{config.optimizer} lr={config.lr}", unit="it")
     model.train()
+    def step_forward() -> torch.Tensor:
+        if batches is None:
+            xb, yb = X, Y
+        else:
+            index = next(batches).to(target)
+            xb, yb = X[index], Y[index]
+        optimizer.zero_grad(set_to_none=True)
+        return objective(model(xb), yb, config.loss)
+
     for t in steps:
         record = t % loss_every == 0 or t in wanted or t == total
-        step_loss: torch.Tensor | None = None
-        if t < total:
-            if batches is None:
-                xb, yb = X, Y
-            else:
-                index = next(batches).to(target)
-                xb, yb = X[index], Y[index]
-            optimizer.zero_grad(set_to_none=True)
-            step_loss = objective(model(xb), yb, config.loss)
+        # The step's forward may only run before the checkpoint when it cannot change the state
+        # (a train-mode BatchNorm forward updates running statistics).
+        step_loss = step_forward() if reuse_forward and t < total else None
         if record:
-            if reuse_forward and step_loss is not None:
-                value = float(step_loss.detach())
-            else:
-                value = loss_value(model, X, Y, config.loss)
+            value = float(step_loss.detach()) if step_loss is not None else loss_value(model, X, Y, config.loss)
             if not math.isfinite(value):
                 raise _diverged(t, value, config)
             losses[t], recorded[t] = value, True
@@ -274,8 +274,10 @@ def train_with_checkpoints(
                 model.train()
             if keep_states:
                 states[t] = _cpu_state(model)
-        if step_loss is None:
+        if t == total:
             break
+        if step_loss is None:
+            step_loss = step_forward()
         if not record and not math.isfinite(float(step_loss.detach())):
             raise _diverged(t, float(step_loss.detach()), config)
         objective_value = step_loss if penalty is None else step_loss + penalty(model)

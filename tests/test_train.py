@@ -137,6 +137,24 @@ def test_checkpoint_state_equals_a_separate_run_of_t_steps(grid, optimizer, seed
         assert sweep.losses[t] == alone.losses[t]
 
 
+@pytest.mark.parametrize("optimizer", ["gd", "sgd"])
+def test_checkpoints_of_a_batchnorm_model_match_separate_runs(optimizer):
+    """A train-mode BatchNorm forward moves the running statistics, so the state at t must be taken
+    before the forward of update t + 1."""
+    X, Y = regression_data()
+
+    def bn_mlp() -> nn.Sequential:
+        torch.manual_seed(4)
+        return nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+
+    config = TrainConfig(optimizer=optimizer, lr=0.02, batch_size=4 if optimizer == "sgd" else None)
+    sweep = train_with_checkpoints(bn_mlp(), X, Y, config, [0, 2, 5], device="cpu")
+    for t in (0, 2, 5):
+        alone = train_with_checkpoints(bn_mlp(), X, Y, config, [t], device="cpu")
+        for name, value in sweep.states[t].items():
+            assert torch.equal(value, alone.states[t][name]), (t, name)
+
+
 def test_divergence_names_the_iteration_and_suggests_a_smaller_lr():
     X, Y = regression_data()
     with pytest.raises(TrainingDivergedError, match=r"iteration \d+.*smaller lr"):
