@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         ("L0_bound", "L0 bound (||Y||^2 + m C kappa^2/2)/(2 delta)"),
         ("tol", "tol = V/(2(1-eps)k)"),
         ("eps", "eps"),
+        ("success_probability", "holds with probability >= 1 - 2 delta (union bound)"),
         ("pruned_loss_bound", f"pruned-loss bound L(S_k; t={args.t:g})" if args.t is not None else ""),
     ]
     for key, label in rows:

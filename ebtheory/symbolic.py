@@ -377,7 +377,11 @@ class BoundInputs:
 
 @dataclass(frozen=True)
 class BoundValues:
-    """Numbers of the threshold theorem. Losses are in the units of BoundInputs.loss; t in GD iterations."""
+    """Numbers of the threshold theorem. Losses are in the units of BoundInputs.loss; t in GD iterations.
+
+    success_probability = max(0, 1 - 2 delta): the Markov bound on L(0) and Du et al.'s Theorem 4.1 each
+    fail with probability delta, so the combined guarantee holds with probability >= 1 - 2 delta by a
+    union bound (proofs/threshold.md). Pass delta/2 for an overall 1 - delta."""
 
     t_star: float
     t_star_upper: float
@@ -386,6 +390,7 @@ class BoundValues:
     tol: float
     eps: float
     loss: str
+    success_probability: float
     pruned_loss_bound: float | None = None
     t: float | None = None
 
@@ -426,6 +431,7 @@ def evaluate_bound(inputs: BoundInputs, t: float | None = None) -> BoundValues:
         tol=_evaluate("tol", **values) * scale,
         eps=eps_value,
         loss=inputs.loss,
+        success_probability=max(0.0, 1.0 - 2.0 * inputs.delta),
         pruned_loss_bound=pruned,
         t=t,
     )

@@ -40,6 +40,7 @@ def test_json_keys_and_values(capsys: pytest.CaptureFixture[str]) -> None:
     assert values["t_star"] == pytest.approx(t_star, rel=1e-9)
     assert values["t_star_upper"] == pytest.approx(2 / 0.005 * math.log(c1 * l0 / tol), rel=1e-9)
     assert values["pruned_loss_bound"] == pytest.approx(c1 * l0 * (1 - 0.0025) ** 4000 + tol, rel=1e-9)
+    assert values["success_probability"] == pytest.approx(0.8)
 
 
 @given(
