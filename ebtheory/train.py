@@ -118,6 +118,11 @@ def objective(outputs: torch.Tensor, targets: torch.Tensor, loss: str) -> torch.
             return F.cross_entropy(outputs, targets.to(outputs.dtype))
         return F.cross_entropy(outputs, targets)
     if targets.shape != outputs.shape:
+        if targets.numel() != outputs.numel():
+            raise ValueError(
+                f"targets must match the model's outputs {tuple(outputs.shape)}; got Y rows of shape "
+                f"{tuple(targets.shape)}"
+            )
         targets = targets.reshape(outputs.shape)
     half_sq = 0.5 * (outputs - targets.to(outputs.dtype)).pow(2).sum()
     return half_sq / outputs.shape[0] if loss == "mean_squares" else half_sq
@@ -219,7 +224,8 @@ def train_with_checkpoints(
     For sgd with "sum_squares" the minibatch objective is 1/2 ||u_B - Y_B||^2 (a sum over the batch).
     `penalty(model)` (e.g. earlybird.bn_l1_penalty) is added to the objective being minimised but not
     to the recorded losses. At each checkpoint t (before update t+1) `on_checkpoint(t, model)` is
-    called and, with keep_states, a CPU copy of the state_dict is kept. `loss_every=s` records the
+    called (it may evaluate the model but must not change it) and, with keep_states, a CPU copy of
+    the state_dict is kept. `loss_every=s` records the
     full-data loss only every s iterations, at checkpoints and at T (the others stay NaN, marked in
     `recorded`): for sgd a full-data evaluation per minibatch step is expensive.
     The model (and the data) are moved to `device` (None -> select_device("auto")) and stay there.

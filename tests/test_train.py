@@ -264,6 +264,8 @@ def test_bad_data_raises():
         train_with_checkpoints(mlp(0), X, Y[:3], TrainConfig(), [1], device="cpu")
     with pytest.raises(ValueError, match="floating-point"):
         train_with_checkpoints(mlp(0), X, torch.zeros(12, dtype=torch.long), TrainConfig(), [1], device="cpu")
+    with pytest.raises(ValueError, match="outputs"):
+        train_with_checkpoints(mlp(0), X, Y[:, :1], TrainConfig(), [1], device="cpu")
     with pytest.raises(ValueError, match="steps"):
         fine_tune(mlp(0), X, Y, -1, TrainConfig(), device="cpu")
     with pytest.raises(ValueError, match="loss_every"):
