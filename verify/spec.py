@@ -47,7 +47,9 @@ class ExperimentSpec:
     model: str = _f("ntk", f"dense network, one of {MODELS}")
     width: int = _f(512, "hidden width N of the two-layer net")
     kappa: float = _f(1.0, "initial weight scale kappa of w_r(0) ~ N(0, kappa^2 I)")
-    output_mode: str = _f("vectors", "fixed output layer: 'signs' or 'vectors' (models.TwoLayerNTK)")
+    output_mode: str = _f(
+        "signs", "fixed output layer: 'signs' (THEORY.md 1: per-output Gram = H_inf) or 'vectors'"
+    )
     cnn_widths: tuple[int, ...] = _f((16, 32), "channel widths of the residual CNN stages")
     optimizer: str = _f("gd", f"pre-training optimiser, one of {OPTIMIZERS}")
     train_loss: str = _f("sum_squares", f"pre-training loss, one of {TRAIN_LOSSES}")
