@@ -1,0 +1,262 @@
+"""Tests for ebtheory.prune.layerwise: the batched layer-wise GFS against a brute-force greedy that runs one
+gated forward pass per candidate, the smaller net against the gated original, and the size reports."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import Tensor, nn
+
+from ebtheory.models import DeepMLP, ResidualCNN, TwoLayerNTK, count_macs, count_parameters
+from ebtheory.prune.layerwise import layerwise_gfs, prunable_layers
+
+TIE = 1e-9  # float64 scores closer than this (relative) count as ties
+
+
+def _gate(selection: list[int], width: int) -> Tensor:
+    """Averaged subnetwork gate: unit j carries count_j * n / |S|."""
+    counts = torch.bincount(torch.tensor(selection), minlength=width).double()
+    return counts * width / len(selection)
+
+
+def _gated_mlp(model: DeepMLP, X: Tensor, gates: dict[int, Tensor]) -> Tensor:
+    h = X
+    for i, layer in enumerate(model.layers[:-1]):
+        h = torch.relu(h @ layer.weight.T + layer.bias)
+        if i in gates:
+            h = h * gates[i]
+    last = model.layers[-1]
+    return h @ last.weight.T + last.bias
+
+
+def _gated_cnn(model: ResidualCNN, X: Tensor, gates: dict[int, Tensor]) -> Tensor:
+    h = torch.relu(model.stem(X))
+    for b, block in enumerate(model.blocks):
+        inner = torch.relu(block.bn1(block.conv1(h)))
+        if b in gates:
+            inner = inner * gates[b][None, :, None, None]
+        h = torch.relu(block.bn2(block.conv2(inner)) + block.shortcut(h))
+    return model.head(h.mean(dim=(2, 3)))
+
+
+def _sum_loss(outputs: Tensor, Y: Tensor, loss: str) -> float:
+    if loss == "cross_entropy":
+        return float(F.cross_entropy(outputs.detach(), Y, reduction="sum"))
+    target = F.one_hot(Y, outputs.shape[1]).double() if not Y.is_floating_point() else Y
+    return float(0.5 * (outputs.detach() - target).square().sum())
+
+
+def _widths(model: nn.Module) -> list[int]:
+    if isinstance(model, DeepMLP):
+        return list(model.hidden_widths)
+    return [block.conv1.out_channels for block in model.blocks]
+
+
+def _check_against_brute_force(model, X, Y, result, loss: str, replacement: bool) -> None:
+    """Replay the choices: at each step every allowed candidate is scored with one full gated forward."""
+    gated = _gated_mlp if isinstance(model, DeepMLP) else _gated_cnn
+    widths = _widths(model)
+    gates: dict[int, Tensor] = {}
+    with torch.no_grad():
+        for layer, name in enumerate(prunable_layers(model)):
+            chosen = result.selections[name]
+            for step in range(len(chosen)):
+                before = chosen[:step]
+                candidates = [j for j in range(widths[layer]) if replacement or j not in before]
+                scores = torch.tensor([
+                    _sum_loss(gated(model, X, {**gates, layer: _gate(before + [j], widths[layer])}), Y, loss)
+                    for j in candidates
+                ], dtype=torch.float64)
+                best = float(scores.min())
+                picked = scores[candidates.index(chosen[step])]
+                scale = TIE * max(1.0, abs(best))
+                assert float(picked) <= best + scale, (name, step, chosen, scores)
+                assert float(result.losses[name][step]) == pytest.approx(float(picked), rel=1e-9, abs=1e-9)
+                # without a near tie the choice is the exact argmin, lowest index first
+                if int((scores <= best + scale).sum()) == 1:
+                    assert chosen[step] == candidates[int(torch.argmin(scores))]
+            gates[layer] = _gate(chosen, widths[layer])
+
+
+def _labels(m: int, classes: int, seed: int) -> Tensor:
+    return torch.randint(0, classes, (m,), generator=torch.Generator().manual_seed(seed))
+
+
+def _randomise_batch_norms(model: nn.Module, seed: int) -> None:
+    """Give every BatchNorm non-trivial statistics and affine parameters, so slicing errors show."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                c = module.num_features
+                module.running_mean.copy_(0.3 * torch.randn(c, generator=generator))
+                module.running_var.copy_(0.5 + torch.rand(c, generator=generator))
+                module.weight.copy_(0.5 + torch.rand(c, generator=generator))
+                module.bias.copy_(0.3 * torch.randn(c, generator=generator))
+
+
+mlp_instances = st.fixed_dictionaries({
+    "d": st.integers(1, 5),
+    "widths": st.lists(st.integers(1, 7), min_size=1, max_size=2),
+    "classes": st.integers(1, 4),
+    "m": st.integers(1, 8),
+    "keep": st.integers(1, 6),
+    "replacement": st.booleans(),
+    "loss": st.sampled_from(["squared", "cross_entropy"]),
+    "batch": st.integers(1, 5),
+    "seed": st.integers(0, 10_000),
+})
+
+
+@given(mlp_instances)
+def test_mlp_layerwise_gfs_matches_brute_force_greedy(case):
+    model = DeepMLP(case["d"], case["widths"], case["classes"], seed=case["seed"]).double()
+    X = torch.randn(case["m"], case["d"], generator=torch.Generator().manual_seed(case["seed"]), dtype=torch.float64)
+    Y = _labels(case["m"], case["classes"], case["seed"] + 1)
+    keep = [case["keep"] if case["replacement"] else min(case["keep"], w) for w in case["widths"]]
+    result = layerwise_gfs(model, X, Y, keep, loss=case["loss"], replacement=case["replacement"],
+                           candidate_batch=case["batch"], seed=case["seed"])
+    _check_against_brute_force(model, X, Y, result, case["loss"], case["replacement"])
+    for name, k in zip(prunable_layers(model), keep):
+        chosen = result.selections[name]
+        assert len(chosen) == k
+        if not case["replacement"]:
+            assert len(set(chosen)) == k
+
+
+@given(mlp_instances)
+def test_smaller_mlp_reproduces_the_gated_network(case):
+    model = DeepMLP(case["d"], case["widths"], case["classes"], seed=case["seed"]).double()
+    X = torch.randn(case["m"], case["d"], generator=torch.Generator().manual_seed(case["seed"]), dtype=torch.float64)
+    Y = _labels(case["m"], case["classes"], case["seed"] + 1)
+    result = layerwise_gfs(model, X, Y, case["keep"], loss=case["loss"], candidate_batch=case["batch"])
+    names = prunable_layers(model)
+    gates = {i: _gate(result.selections[name], w) for i, (name, w) in enumerate(zip(names, case["widths"]))}
+    with torch.no_grad():
+        expected = _gated_mlp(model, X, gates)
+        small = result.model(X)
+    torch.testing.assert_close(small, expected, rtol=1e-10, atol=1e-10)
+    assert result.model.hidden_widths == tuple(len(set(result.selections[name])) for name in names)
+    assert result.widths_after == dict(zip(names, result.model.hidden_widths))
+    # the last recorded score is the loss of the returned network
+    assert result.losses[names[-1]][-1] == pytest.approx(_sum_loss(small, Y, case["loss"]), rel=1e-9, abs=1e-9)
+
+
+@given(st.integers(1, 6), st.integers(1, 9), st.integers(1, 3), st.integers(2, 8), st.integers(1, 5),
+       st.integers(0, 10_000))
+def test_two_layer_mlp_gated_output_is_mean_of_theory_atoms(d, width, classes, m, keep, seed):
+    """THEORY.md section 2: u_S = (1/|S|) sum_{r in S} g_r with g_r = n h_r (x) W2[r] + b."""
+    model = DeepMLP(d, [width], classes, seed=seed).double()
+    X = torch.randn(m, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    Y = torch.randn(m, classes, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+    result = layerwise_gfs(model, X, Y, keep)
+    chosen = result.selections["layers.0"]
+    with torch.no_grad():
+        H = model.hidden(X)
+        W2, b = model.readout()
+        atoms = width * H.T[:, :, None] * W2[:, None, :] + b  # (n, m, C)
+        u_S = atoms[torch.tensor(chosen)].mean(dim=0)
+        torch.testing.assert_close(result.model(X), u_S, rtol=1e-10, atol=1e-10)
+        # greedy on the atoms themselves, first step: the atom closest to Y
+        first = int(torch.argmin(0.5 * (atoms - Y).square().sum(dim=(1, 2))))
+    assert result.losses["layers.0"][0] == pytest.approx(float(0.5 * (atoms[first] - Y).square().sum()), rel=1e-9)
+
+
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.booleans(),
+       st.sampled_from(["squared", "cross_entropy"]), st.integers(0, 10_000))
+def test_cnn_layerwise_gfs_matches_brute_force_greedy(c1, c2, classes, keep, replacement, loss, seed):
+    model = ResidualCNN(1, classes, 8, widths=(c1, c2), seed=seed).double().eval()
+    _randomise_batch_norms(model, seed)
+    X = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    Y = _labels(3, classes, seed + 1)
+    steps = [keep if replacement else min(keep, w) for w in (c1, c2)]
+    result = layerwise_gfs(model, X, Y, steps, loss=loss, replacement=replacement, candidate_batch=2)
+    _check_against_brute_force(model, X, Y, result, loss, replacement)
+
+
+def test_residual_cnn_on_8x8_shrinks_and_matches_gated_original():
+    model = ResidualCNN(1, 10, 8, widths=(8, 12, 16), seed=3).double()
+    _randomise_batch_norms(model, 4)
+    model.train()
+    X = torch.randn(12, 1, 8, 8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    Y = _labels(12, 10, 6)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = layerwise_gfs(model, X, Y, 0.5, loss="cross_entropy")
+    assert model.training and result.model.training  # the mode is kept; nothing of the input changed
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert result.params_after < result.params_before == count_parameters(model)
+    assert result.macs_after < result.macs_before == count_macs(model, (1, 8, 8))
+    assert result.params_after == count_parameters(result.model)
+    assert result.macs_after == count_macs(result.model, (1, 8, 8))
+    assert [len(c) for c in result.selections.values()] == [4, 6, 8]
+    small = result.model.eval()
+    gates = {b: _gate(result.selections[f"blocks.{b}.conv1"], w) for b, w in enumerate((8, 12, 16))}
+    with torch.no_grad():
+        expected = _gated_cnn(model.eval(), X, gates)
+        torch.testing.assert_close(small(X), expected, rtol=1e-10, atol=1e-10)
+    for b, block in enumerate(small.blocks):
+        kept = len(set(result.selections[f"blocks.{b}.conv1"]))
+        assert block.conv1.out_channels == block.bn1.num_features == block.conv2.in_channels == kept
+        assert block.bn1.running_mean.shape == block.bn1.running_var.shape == (kept,)
+
+
+def test_candidate_batch_and_full_sample_do_not_change_the_result():
+    model = DeepMLP(4, [9, 6], 3, seed=2).double()
+    X = torch.randn(10, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    Y = _labels(10, 3, 2)
+    reference = layerwise_gfs(model, X, Y, 5).selections
+    assert layerwise_gfs(model, X, Y, 5, candidate_batch=1).selections == reference
+    assert layerwise_gfs(model, X, Y, 5, n_candidates=9).selections == reference
+
+
+def test_sampled_candidates_are_seeded():
+    model = DeepMLP(4, [30, 20], 3, seed=2).double()
+    X = torch.randn(10, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    Y = _labels(10, 3, 2)
+    runs = [layerwise_gfs(model, X, Y, 6, n_candidates=3, seed=s).selections for s in (0, 0, 1)]
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_keep_forms_and_float_targets():
+    model = DeepMLP(3, [6, 4], 2, seed=0)
+    X = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    Y = _labels(5, 2, 1)
+    by_list = layerwise_gfs(model, X, Y, [2, 3]).selections
+    assert layerwise_gfs(model, X, Y, {"layers.0": 2, "layers.1": 3}).selections == by_list
+    assert [len(c) for c in layerwise_gfs(model, X, Y, 0.5).selections.values()] == [3, 2]
+    one_hot = F.one_hot(Y, 2).float()
+    for loss in ("squared", "cross_entropy"):
+        assert layerwise_gfs(model, X, one_hot, [2, 3], loss=loss).selections == \
+            layerwise_gfs(model, X, Y, [2, 3], loss=loss).selections
+
+
+@pytest.mark.parametrize(
+    "kwargs,argument",
+    [
+        ({"keep": 0}, "keep"),
+        ({"keep": 1.5}, "keep"),
+        ({"keep": [2]}, "keep"),
+        ({"keep": {"layers.0": 2}}, "keep"),
+        ({"keep": 7, "replacement": False}, "keep for layers.0"),
+        ({"loss": "hinge"}, "loss"),
+        ({"candidate_batch": 0}, "candidate_batch"),
+        ({"n_candidates": 0}, "n_candidates"),
+        ({"seed": -1}, "seed"),
+        ({"Y": torch.tensor([0, 1, 2, 5, 0])}, "integer Y"),
+        ({"Y": torch.zeros(4, dtype=torch.long)}, "Y must have one row"),
+        ({"Y": torch.zeros(5, 2)}, "float Y"),
+        ({"Y": torch.full((5, 3), float("inf"))}, "Y must be finite"),
+        ({"X": torch.full((5, 3), float("nan"))}, "X must be finite"),
+        ({"model": TwoLayerNTK(3, 6, 3)}, "model must be a DeepMLP or a ResidualCNN"),
+    ],
+)
+def test_bad_arguments_raise_value_error(kwargs, argument):
+    arguments = {"model": DeepMLP(3, [6, 4], 3, seed=0), "X": torch.randn(5, 3),
+                 "Y": torch.tensor([0, 1, 2, 1, 0]), "keep": 2, **kwargs}
+    with pytest.raises(ValueError, match=argument):
+        layerwise_gfs(arguments.pop("model"), arguments.pop("X"), arguments.pop("Y"), arguments.pop("keep"),
+                      **arguments)
