@@ -49,11 +49,11 @@ QUICK = dataclasses.replace(
     n_test=450,
     width=256,
     eta=0.005,
-    checkpoints=log_checkpoints(2000, 10),
+    checkpoints=log_checkpoints(10000, 12),  # up to 2000 the pruned loss of m <= 400 had no plateau
     k=128,
     finetune_steps=20,
     finetune_eta=0.0025,
-    abs_tol=0.1,
+    abs_tol=0.15,
 )
 
 # Fashion-MNIST on the unit sphere: lambda_max(H_inf) = 56 at m = 250, 453 at m = 2000.
