@@ -185,36 +185,6 @@ THRESHOLD_DEFINITIONS: dict[str, str] = {
 }
 
 
-def empirical_thresholds(run: Any, subnet: str, definition: str) -> dict[int, list[float | None]]:
-    """{m: [t_hat* per seed]} for one subnetwork, read off its recorded pruned training loss.
-
-    The loss is the subnetwork's loss against the labels, sum or per example as the spec's
-    `threshold_loss` says; the definitions are verify.threshold's (a) relative (spec rel_tol) and
-    (b) absolute (spec abs_tol), THEORY.md 5.5. A seed whose rows lack the loss gives None.
-    """
-    from verify.threshold import threshold_absolute, threshold_relative
-
-    if definition not in THRESHOLD_DEFINITIONS:
-        raise ValueError(f"definition must be one of {tuple(THRESHOLD_DEFINITIONS)}; got {definition!r}")
-    field = "train_loss_sum" if run.spec.get("threshold_loss", "mean") == "sum" else "train_loss_mean"
-    out: dict[int, list[float | None]] = {}
-    for m in run.ms:
-        per_seed: list[float | None] = []
-        for seed in run.seeds:
-            rows = [r for r in run.points_for(m=m, seed=seed) if subnet_field(r, subnet, field) is not None]
-            if not rows:
-                continue
-            ts = [r["t"] for r in rows]
-            losses = [subnet_field(r, subnet, field) for r in rows]
-            if definition == "relative":
-                per_seed.append(threshold_relative(ts, losses, float(run.spec["rel_tol"])))
-            else:
-                per_seed.append(threshold_absolute(ts, losses, float(run.spec["abs_tol"])))
-        if per_seed:
-            out[m] = per_seed
-    return out
-
-
 def predicted_thresholds(run: Any, regime: str = "fixed_eta", field: str = "t_star") -> dict[int, list[float]]:
     """{m: [predicted t* per seed]} from the unit summaries' `predicted[regime][field]` (iterations).
 

@@ -17,12 +17,12 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 
+from verify.threshold import empirical_thresholds
 from figures.common import (
     GFS_SUBNETS,
     SUBNET_LABELS,
     FigureSkipped,
     curve_over,
-    empirical_thresholds,
     flatten_subnet,
     m_colors,
     mean_per_m,

@@ -19,12 +19,12 @@ from typing import Any, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from verify.threshold import empirical_thresholds
 from figures.common import (
     GFS_SUBNETS,
     SUBNET_LABELS,
     THRESHOLD_DEFINITIONS,
     FigureSkipped,
-    empirical_thresholds,
     m_axis,
     mean_per_m,
     predicted_thresholds,

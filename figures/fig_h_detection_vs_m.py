@@ -14,13 +14,13 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
+from verify.threshold import empirical_thresholds
 from figures.common import (
     GFS_SUBNETS,
     SUBNET_LABELS,
     FigureSkipped,
     curve_over,
     earlybird_records,
-    empirical_thresholds,
     m_axis,
     plot_band,
     predicted_thresholds,
