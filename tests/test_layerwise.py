@@ -3,6 +3,7 @@ gated forward pass per candidate, the smaller net against the gated original, an
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 
 from ebtheory.models import DeepMLP, ResidualCNN, TwoLayerNTK, count_macs, count_parameters
+from ebtheory.prune.gfs import greedy_forward_selection
 from ebtheory.prune.layerwise import layerwise_gfs, prunable_layers
 
 TIE = 1e-9  # float64 scores closer than this (relative) count as ties
@@ -163,6 +165,22 @@ def test_two_layer_mlp_gated_output_is_mean_of_theory_atoms(d, width, classes, m
         # greedy on the atoms themselves, first step: the atom closest to Y
         first = int(torch.argmin(0.5 * (atoms - Y).square().sum(dim=(1, 2))))
     assert result.losses["layers.0"][0] == pytest.approx(float(0.5 * (atoms[first] - Y).square().sum()), rel=1e-9)
+
+
+@given(st.integers(1, 6), st.integers(1, 9), st.integers(1, 3), st.integers(1, 8), st.integers(1, 6), st.booleans(),
+       st.integers(0, 10_000))
+def test_one_hidden_layer_agrees_with_exact_two_layer_gfs(d, width, classes, m, keep, replacement, seed):
+    """For one hidden layer, layer-wise GFS with the squared loss is the two-layer GFS of prune/gfs.py."""
+    model = DeepMLP(d, [width], classes, seed=seed).double()
+    X = torch.randn(m, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    Y = torch.randn(m, classes, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+    keep = keep if replacement else min(keep, width)
+    result = layerwise_gfs(model, X, Y, keep, replacement=replacement)
+    with torch.no_grad():
+        W2, b = model.readout()
+        exact = greedy_forward_selection(model.hidden(X), W2, Y, keep, bias=b, replacement=replacement)
+    # compared by loss, which near ties (broken differently by the two codes) leave unchanged
+    np.testing.assert_allclose(result.losses["layers.0"], np.asarray(exact.losses), rtol=1e-8, atol=1e-10)
 
 
 @given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.booleans(),
