@@ -304,7 +304,8 @@ def _select_layer(
         for start in range(0, len(pool), candidate_batch):
             units = pool[start:start + candidate_batch]
             z = scale * (mixed + _unit_contributions(mixer, h, units)) + bias
-            scores = _batched_loss(site.above(z), targets, loss)
+            # a NaN score must not hide the finite ones (argmin would return the NaN)
+            scores = torch.nan_to_num(_batched_loss(site.above(z), targets, loss), nan=float("inf"))
             position = int(torch.argmin(scores))
             if float(scores[position]) < best_loss:
                 best_loss, best_unit = float(scores[position]), int(units[position])
