@@ -228,3 +228,21 @@ def test_bad_input_raises_value_error_naming_the_argument(change, match):
     args.update(change)
     with pytest.raises(ValueError, match=match):
         greedy_forward_selection(**args)
+
+
+def test_bench_command_quick_gfs_prints_valid_json(capsys):
+    import argparse
+    import json
+
+    from verify.bench import cmd_bench
+
+    parser = argparse.ArgumentParser()
+    cmd_bench.add_arguments(parser)
+    assert cmd_bench.run(parser.parse_args(["--which", "gfs", "--quick"])) == 0
+    result = json.loads(capsys.readouterr().out)["gfs"]
+    assert result["per_step"] and all(row["identical_choices"] for row in result["per_step"])
+    assert {"naive_s_per_step", "gram_s_per_step", "residual_s_per_step"} <= set(result["per_step"][0])
+    assert result["end_to_end"]["k"] == 30 and result["end_to_end"]["form"] in ("gram", "residual")
+    from verify.bench.gfs_bench import gfs_markdown_table
+
+    assert "| N | m | C |" in gfs_markdown_table(result)

@@ -61,7 +61,7 @@ __all__ = [
 
 FORMS = ("auto", "gram", "residual")
 TIE_RTOL = {torch.float32: 1e-6, torch.float64: 1e-12}
-_CHUNK_BYTES = 256 * 2**20
+_CHUNK_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -168,8 +168,11 @@ def _as_float_tensor(name: str, value: object) -> Tensor:
     tensor = torch.as_tensor(value)
     if not tensor.is_floating_point():
         tensor = tensor.to(torch.float64)
-    if not bool(torch.isfinite(tensor).all()):
-        bad = int((~torch.isfinite(tensor)).sum())
+    # Row chunks: isfinite on the whole of a large H allocates several times its size.
+    rows = max(1, (2**22) // max(1, tensor[0].numel())) if tensor.ndim > 0 and tensor.shape[0] > 0 else 1
+    chunks = [tensor] if tensor.ndim == 0 else [tensor[i:i + rows] for i in range(0, tensor.shape[0], rows)]
+    bad = sum(int((~torch.isfinite(chunk)).sum()) for chunk in chunks)
+    if bad:
         raise ValueError(f"{name} must be finite; got {bad} NaN/inf entries in shape {tuple(tensor.shape)}")
     return tensor
 
@@ -314,27 +317,27 @@ def _atom_statistics(problem: _Problem, memory_limit: int) -> _AtomStatistics:
 
 
 class _AtomSum:
-    """s = sum of the chosen atoms (float64, m x C), updated in O(mC) per added atom."""
+    """D = s - jY after j chosen atoms (float64, m x C; s = their sum), updated in place in O(mC)."""
 
     def __init__(self, problem: _Problem) -> None:
         self.H, self.n = problem.H, problem.N
         self.W2 = problem.W2.to(torch.float64)
-        self.Y = problem.Y.to(torch.float64)
-        self.bias = None if problem.bias is None else problem.bias.to(torch.float64)
-        self.s = torch.zeros_like(self.Y)
-        self.k = 0
+        self.Y = Y = problem.Y.to(torch.float64)
+        # Each atom adds N h_r W2[r]^T + 1 b^T, and each step subtracts one more Y.
+        self.shift = -Y if problem.bias is None else problem.bias.to(torch.float64) - Y
+        self.D = torch.zeros_like(Y)
+        self.j = 0
 
-    def residual(self, k: int) -> Tensor:
-        """R = s - kY."""
-        return self.s - k * self.Y
+    def residual(self) -> Tensor:
+        """R = s - (j+1) Y, the residual that scores the next step."""
+        return self.D - self.Y
 
     def add(self, r: int) -> float:
-        """Add g_r; return the SUM loss 1/2||s/k - Y||^2 of the new average."""
-        self.s += self.n * self.H[:, r].to(torch.float64)[:, None] * self.W2[r][None, :]
-        if self.bias is not None:
-            self.s += self.bias
-        self.k += 1
-        return 0.5 * float((self.s / self.k - self.Y).square().sum())
+        """Add g_r; return the SUM loss 1/2||s/j - Y||^2 = ||D||^2 / (2 j^2) of the new average."""
+        self.D.addr_(self.H[:, r].to(torch.float64), self.W2[r], alpha=float(self.n)).add_(self.shift)
+        self.j += 1
+        flat = self.D.view(-1)
+        return 0.5 * float(torch.dot(flat, flat)) / self.j**2
 
 
 # --- the Gram matrix ---------------------------------------------------------------------------------
@@ -446,8 +449,8 @@ def greedy_forward_selection(
         rows = _rows_per_chunk(problem, torch.empty((), dtype=problem.dtype).element_size(), limit)
         loss_list = []
         for step, cand in enumerate(candidates, start=1):
-            R = atoms.residual(step)
-            if cand is None:
+            R = atoms.residual()
+            if cand is None or 2 * cand.numel() > problem.N:  # gathering most columns costs more than it saves
                 HtR = _hidden_transpose_times(problem.H, R, problem.dtype, rows).to(torch.float64)
                 scores = 2.0 * problem.N * (HtR * W2_64).sum(1) + stats.atom_sq
             else:
