@@ -144,7 +144,7 @@ def h_inf(X: object, *, normalize: bool = False, chunk_size: int = 2048) -> np.n
 
 def roundoff_scale(m: int, lambda_max: float) -> float:
     """m * eps_float64 * lambda_max: the eigenvalue error scale of a backward-stable symmetric eigensolver."""
-    return m * FLOAT64_EPS * max(lambda_max, 0.0)
+    return float(m * FLOAT64_EPS * max(lambda_max, 0.0))
 
 
 def _spectrum(lambda_min: float, lambda_max: float, method: str, m: int, start: float,
