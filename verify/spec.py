@@ -25,6 +25,8 @@ TRAIN_LOSSES = ("sum_squares", "mean_squares", "cross_entropy")
 BASELINES = ("magnitude", "random")
 TARGETS = ("labels", "dense")
 THRESHOLD_LOSSES = ("sum", "mean")
+EARLYBIRD_COMPARES = ("newest_vs_all", "consecutive")  # ebtheory.prune.earlybird.COMPARES
+CNN_EARLYBIRD_RATIO = 0.5  # the auto ratio p of the CNN's BN channel masks (You et al. use 0.3-0.7)
 MIN_MS = 4
 MIN_SEEDS = 3
 
@@ -69,6 +71,17 @@ class ExperimentSpec:
     rel_tol: float = _f(0.05, "threshold (a): first t with pruned loss <= (1 + rel_tol) * plateau")
     abs_tol: float = _f(0.1, "threshold (b): first t with pruned loss below abs_tol")
     threshold_loss: str = _f("mean", "loss the thresholds read: 'sum' or 'mean' (per example)")
+    # Early-Bird and lottery-ticket baselines (issue 6). Defaults keep every older hash unchanged.
+    earlybird: bool = _f(True, "record the Early-Bird detection, mask distances and the three tickets")
+    earlybird_ratio: float = _f(
+        0.0, "Early-Bird global pruning ratio p in (0, 1); 0 = auto: 1 - k/width (two-layer), "
+        f"{CNN_EARLYBIRD_RATIO} (CNN)"
+    )
+    earlybird_window: int = _f(5, "Early-Bird window: masks compared per decision (You et al.: 5), >= 2")
+    earlybird_eps: float = _f(0.1, "Early-Bird threshold on the normalised mask distance (You et al.: 0.1)")
+    earlybird_compare: str = _f("newest_vs_all", f"Early-Bird comparison, one of {EARLYBIRD_COMPARES}")
+    earlybird_bn_l1: float = _f(0.0, "CNN only: L1 penalty coefficient on BN scales during pre-training (0 = off)")
+    imp_rounds: int = _f(2, "rounds of iterative magnitude pruning for the IMP ticket, >= 1")
 
     def __post_init__(self) -> None:
         validate(self)
@@ -141,7 +154,32 @@ def validate(spec: ExperimentSpec) -> None:
     _require(0 < spec.delta < 1, "delta", spec.delta, "in (0, 1)")
     _require(0 < spec.rel_tol, "rel_tol", spec.rel_tol, "> 0")
     _require(0 < spec.abs_tol, "abs_tol", spec.abs_tol, "> 0")
+    _validate_earlybird(spec)
     _require(len(spec.cnn_widths) >= 1 and min(spec.cnn_widths) >= 1, "cnn_widths", spec.cnn_widths, "positive")
+
+
+def _validate_earlybird(spec: ExperimentSpec) -> None:
+    _require(0 <= spec.earlybird_ratio < 1, "earlybird_ratio", spec.earlybird_ratio, "in (0, 1), or 0 for auto")
+    if spec.earlybird and spec.model != "cnn" and spec.earlybird_ratio == 0:
+        _require(spec.k < spec.width, "k", spec.k,
+                 f"< width={spec.width} for the auto Early-Bird ratio 1 - k/width (or set earlybird_ratio)")
+    _require(spec.earlybird_window >= 2, "earlybird_window", spec.earlybird_window, ">= 2")
+    _require(spec.earlybird_eps >= 0 and math.isfinite(spec.earlybird_eps), "earlybird_eps", spec.earlybird_eps,
+             "a finite number >= 0")
+    _require(spec.earlybird_compare in EARLYBIRD_COMPARES, "earlybird_compare", spec.earlybird_compare,
+             f"one of {EARLYBIRD_COMPARES}")
+    _require(spec.earlybird_bn_l1 >= 0 and math.isfinite(spec.earlybird_bn_l1), "earlybird_bn_l1",
+             spec.earlybird_bn_l1, "a finite number >= 0")
+    _require(spec.earlybird_bn_l1 == 0 or spec.model == "cnn", "earlybird_bn_l1", spec.earlybird_bn_l1,
+             "0 unless model='cnn' (the two-layer nets have no BatchNorm)")
+    _require(spec.imp_rounds >= 1, "imp_rounds", spec.imp_rounds, ">= 1")
+
+
+def earlybird_ratio(spec: ExperimentSpec) -> float:
+    """The Early-Bird pruning ratio p the unit uses: the field, or the auto value when it is 0."""
+    if spec.earlybird_ratio > 0:
+        return spec.earlybird_ratio
+    return CNN_EARLYBIRD_RATIO if spec.model == "cnn" else 1.0 - spec.k / spec.width
 
 
 def spec_hash(spec: ExperimentSpec) -> str:

@@ -18,6 +18,23 @@ Pipeline (issue 5, item 2), for the two-layer nets:
 For the CNN, step 3 uses layer-wise GFS (ebtheory.prune.layerwise.layerwise_gfs) and only the
 empirical numbers are recorded (THEORY.md 5.6); the theory fields are None.
 
+Early-Bird and lottery-ticket baselines (issue 6; spec.earlybird, on by default). The checkpoints of
+the pre-training grid play the role of You et al.'s epochs: at every checkpoint t a mask is drawn at
+the global ratio p (verify.spec.earlybird_ratio) -- two-layer: neuron_norm_mask, score ||w_r||_2 of
+the hidden neuron's incoming weights (no BatchNorm there); CNN: bn_channel_mask over |gamma| of all
+BN layers, optionally with an L1 penalty on gamma during pre-training -- and fed to an
+EarlyBirdDetector (window, eps, compare of the spec). At the first checkpoint t_EB where it fires,
+three tickets of equal size and equal total iteration budget t_EB + F (F = spec.finetune_steps) are
+built and scored on the labels (two-layer nets only; verify.rows documents the fields):
+- earlybird: the n kept neurons of the mask at t_EB as an averaged subnetwork (pruned_two_layer),
+  fine-tuned F steps;
+- gfs: GFS without replacement to n steps from the same checkpoint t_EB (exactly n distinct neurons,
+  like the mask), fine-tuned F steps;
+- imp: iterative magnitude pruning of the input weights with rewinding to t = 0, spec.imp_rounds
+  rounds, down to n * d surviving input weights (the tickets' input-weight count), from a fresh
+  copy of the initial net; its total training, the dense run plus one retraining per round, is
+  t_EB + F iterations split as evenly as possible (budgets count iterations, not FLOPs).
+
 Every point depends only on (spec, m, seed, t): seeds of the random baseline are derived from
 (seed, t), so a resumed unit reproduces exactly the rows an uninterrupted one would write.
 """
@@ -138,6 +155,142 @@ def lemma_a_check(dense_loss: float, spread: float, k: int, eps: float, measured
         "bound": bound, "measured": measured, "held": measured <= bound * (1 + LEMMA_A_SLACK) + 1e-12,
         "ratio": measured / bound if bound > 0 else None, "dense_loss_sum": dense_loss,
         "null_loss_sum": null_loss, "vacuous": bound >= null_loss,
+    }
+
+
+def _train_targets(spec: ExperimentSpec, data: UnitData) -> torch.Tensor:
+    return data.y if spec.train_loss == "cross_entropy" else data.Y
+
+
+@dataclass
+class EarlyBirdTrace:
+    """What a unit collects for Early-Bird while it pre-trains: one mask per checkpoint, the online
+    detector, and the EB and GFS tickets built at the first checkpoint where the detector fires."""
+
+    ratio: float
+    detector: object
+    checkpoints: list[int]
+    masks: list[torch.Tensor]
+    tickets: dict | None = None
+
+
+def start_earlybird(spec: ExperimentSpec) -> EarlyBirdTrace | None:
+    """A fresh trace for a unit, or None when spec.earlybird is off."""
+    from ebtheory.prune.earlybird import EarlyBirdDetector
+    from verify.spec import earlybird_ratio
+
+    if not spec.earlybird:
+        return None
+    detector = EarlyBirdDetector(window=spec.earlybird_window, eps=spec.earlybird_eps,
+                                 compare=spec.earlybird_compare)
+    return EarlyBirdTrace(ratio=earlybird_ratio(spec), detector=detector, checkpoints=[], masks=[])
+
+
+def earlybird_mask(spec: ExperimentSpec, model: nn.Module, ratio: float) -> torch.Tensor:
+    """The Early-Bird mask of `model` at ratio p: BN channels (CNN) or hidden neurons by ||w_r|| (two-layer)."""
+    from ebtheory.prune.earlybird import bn_channel_mask, neuron_norm_mask
+
+    if spec.model == "cnn":
+        return bn_channel_mask(model, ratio).cpu()
+    return neuron_norm_mask([model.input_weights], ratio).cpu()
+
+
+def observe_earlybird(spec: ExperimentSpec, trace: EarlyBirdTrace, t: int, model: nn.Module, data: UnitData,
+                      seed: int, device: torch.device) -> None:
+    """Add the mask at checkpoint t; at the first detection build the EB and GFS tickets (two-layer)."""
+    mask = earlybird_mask(spec, model, trace.ratio)
+    trace.checkpoints.append(int(t))
+    trace.masks.append(mask)
+    trace.detector.update(mask)
+    if trace.detector.detected_at == len(trace.masks) - 1 and spec.model != "cnn":
+        trace.tickets = two_layer_tickets(spec, model, mask, data, seed, int(t), device)
+
+
+def _ticket_entry(spec: ExperimentSpec, subnet: nn.Module, data: UnitData, seed: int, device: torch.device,
+                  neurons: int, params: int, iterations: list[int]) -> dict:
+    pruned = network_numbers(subnet, data, device)
+    tuned = _finetuned(spec, subnet, data, seed, device)
+    final = tuned if tuned is not None else pruned
+    return {"neurons": neurons, "params": params, "iterations": iterations, "total_iterations": sum(iterations),
+            "pruned": pruned, **final}
+
+
+def two_layer_tickets(spec: ExperimentSpec, model: nn.Module, mask: torch.Tensor, data: UnitData, seed: int,
+                      t: int, device: torch.device) -> dict:
+    """EB ticket (the mask's neurons) and GFS ticket (GFS without replacement to as many neurons) at t."""
+    from ebtheory.prune.gfs import greedy_forward_selection, pruned_two_layer
+
+    model.eval()
+    with torch.no_grad():
+        H = model.hidden(data.X.to(device)).double()
+        W2 = model.readout()[0].detach().double()
+        W1 = model.input_weights.detach()
+    n = int(mask.sum())
+    d, C = W1.shape[1], W2.shape[1]
+    chosen = greedy_forward_selection(H, W2, data.Y.to(device).double(), n, replacement=False, seed=seed)
+    gfs_counts = torch.bincount(torch.as_tensor(chosen.indices).cpu(), minlength=W1.shape[0])
+    iterations = [t, spec.finetune_steps]
+    tickets = {}
+    for name, counts in (("earlybird", mask.long()), ("gfs", gfs_counts)):
+        subnet = pruned_two_layer(W1, W2.to(W1.dtype), counts).to(device)
+        tickets[name] = _ticket_entry(spec, subnet, data, seed, device, int((counts > 0).sum()),
+                                      subnet.width * (d + C), iterations)
+    return {"t": t, "finetune_steps": spec.finetune_steps, "budget_iterations": t + spec.finetune_steps,
+            "overlap_neurons": int(((gfs_counts > 0) & mask).sum()), **tickets}
+
+
+def split_budget(budget: int, parts: int) -> list[int]:
+    """`budget` iterations split over `parts` trainings as evenly as possible, earlier parts first."""
+    return [budget // parts + (1 if i < budget % parts else 0) for i in range(parts)]
+
+
+def imp_ticket(spec: ExperimentSpec, data: UnitData, seed: int, input_weights: int, budget: int,
+               device: torch.device) -> dict:
+    """IMP with rewinding to t = 0 on a fresh initial net, down to `input_weights` surviving input weights,
+    with `budget` training iterations in all (dense run + one retraining per round)."""
+    from ebtheory.prune.imp import iterative_magnitude_pruning, trainer_from_config
+
+    model = build_model(spec, data, seed)
+    parts = split_budget(budget, spec.imp_rounds + 1)
+    config = train_config(spec, seed)
+    trainers = iter([trainer_from_config(data.X, _train_targets(spec, data), config, s, device) for s in parts])
+    result = iterative_magnitude_pruning(
+        model, lambda net, checkpoints, callback: next(trainers)(net, checkpoints, callback),
+        target_remaining=input_weights, rounds=spec.imp_rounds, rewind_iteration=0,
+        parameters=[(model, "input_weights")],
+    )
+    numbers = network_numbers(model, data, device)
+    neurons = int(result.masks[0].reshape(result.masks[0].shape[0], -1).any(dim=1).sum())
+    return {"neurons": neurons, "params": result.remaining[-1], "iterations": parts, "total_iterations": budget,
+            "rounds": spec.imp_rounds, "remaining": result.remaining, "pruned": None, **numbers}
+
+
+def finish_earlybird(spec: ExperimentSpec, trace: EarlyBirdTrace, data: UnitData, seed: int,
+                     device: torch.device) -> dict:
+    """The unit-summary fields of Early-Bird: matrix, detection time, settings, and the three tickets."""
+    from ebtheory.prune.earlybird import distance_matrix
+
+    index = trace.detector.detected_at
+    tickets = trace.tickets
+    if tickets is not None:
+        d = data.X.shape[1]
+        tickets = {**tickets, "imp": imp_ticket(spec, data, seed, tickets["earlybird"]["neurons"] * d,
+                                                tickets["budget_iterations"], device)}
+    if spec.model == "cnn":
+        skipped = "tickets are built for the two-layer nets only"
+    else:
+        skipped = None if index is not None else "no Early-Bird detection on the checkpoint grid"
+    return {
+        "earlybird_checkpoints": trace.checkpoints,
+        "earlybird_distance_matrix": distance_matrix(trace.masks).tolist(),
+        "earlybird_detection_t": None if index is None else trace.checkpoints[index],
+        "earlybird": {
+            "score": "bn_scale" if spec.model == "cnn" else "neuron_norm", "ratio": trace.ratio,
+            "kept": int(trace.masks[0].sum()), "total": int(trace.masks[0].numel()),
+            "window": spec.earlybird_window, "eps": spec.earlybird_eps, "compare": spec.earlybird_compare,
+            "bn_l1": spec.earlybird_bn_l1, "detection_index": index, "tickets_skipped": skipped,
+        },
+        "tickets": tickets,
     }
 
 
@@ -278,8 +431,12 @@ def run_unit(spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str 
     done = rows.finished_points(run_dir, m, seed)
     spreads: dict[int, float] = {}
     point_fn = cnn_point if spec.model == "cnn" else two_layer_point
+    trace = start_earlybird(spec)
 
     def on_checkpoint(t: int, current: nn.Module) -> None:
+        # Every checkpoint, finished or not: the masks are cheap and a resumed unit needs all of them.
+        if trace is not None:
+            observe_earlybird(spec, trace, t, current, data, seed, target_device)
         if t in done and spec.model == "cnn":
             return
         if t in done:
@@ -292,20 +449,30 @@ def run_unit(spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str 
         rows.write_point(run_dir, {"m": m, "seed": seed, "t": t, "k": spec.k, "dense": dense, **values})
 
     result = train_with_checkpoints(
-        model, data.X, data.Y if spec.train_loss != "cross_entropy" else data.y, train_config(spec, seed),
+        model, data.X, _train_targets(spec, data), train_config(spec, seed),
         spec.checkpoints, device=target_device, on_checkpoint=on_checkpoint, keep_states=False,
-        loss_every=1 if spec.optimizer == "gd" else max(spec.checkpoints),
+        loss_every=1 if spec.optimizer == "gd" else max(spec.checkpoints), penalty=_bn_penalty(spec),
     )
     curve = [float(v) if math.isfinite(v) else None for v in result.losses]
     constants, predicted = (None, None)
     if spec.model != "cnn":
         L0 = _sum_loss_of_curve(spec, curve[0], m)
         constants, predicted = unit_constants(spec, data, spreads, L0)
+    earlybird = {} if trace is None else finish_earlybird(spec, trace, data, seed, target_device)
     rows.write_unit(run_dir, {
         "m": m, "seed": seed, "checkpoints": list(spec.checkpoints), "train_loss": spec.train_loss,
-        "dense_loss_curve": curve, "constants": constants, "predicted": predicted,
+        "dense_loss_curve": curve, "constants": constants, "predicted": predicted, **earlybird,
         "device": str(target_device), "elapsed_s": time.perf_counter() - started,
     })
+
+
+def _bn_penalty(spec: ExperimentSpec):
+    """The L1 penalty on BN scales (You et al. Sec. 3.2) when spec.earlybird_bn_l1 > 0, else None."""
+    from ebtheory.prune.earlybird import bn_l1_penalty
+
+    if spec.earlybird_bn_l1 == 0:
+        return None
+    return lambda model: bn_l1_penalty(model, spec.earlybird_bn_l1)
 
 
 def _sum_loss_of_curve(spec: ExperimentSpec, value: float, m: int) -> float:
