@@ -70,8 +70,15 @@ def step_size_requirement(m: int, lambda0_value: float) -> float:
     return float(_numeric("step")(require_positive_int("m", m), 1, require_positive("lambda0", lambda0_value), 1, 0))
 
 
+class Record:
+    """Base of the frozen result dataclasses: to_dict() for JSON output."""
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class Check:
+class Check(Record):
     """One hypothesis or prediction checked on a run: `value` compared with `reference` by `relation`.
 
     holds: value <relation> reference. constant: the unknown constant of the statement, taken as given."""
@@ -84,9 +91,6 @@ class Check:
     constant: float = 1.0
     note: str = ""
 
-    def to_dict(self) -> dict[str, float | str | bool]:
-        return asdict(self)
-
 
 def check(name: str, value: float, relation: str, reference: float, note: str = "", constant: float = 1.0) -> Check:
     """Build a Check; relation is "<=", "<" or ">="."""
@@ -95,7 +99,7 @@ def check(name: str, value: float, relation: str, reference: float, note: str = 
 
 
 @dataclass(frozen=True)
-class RateFit:
+class RateFit(Record):
     """Least-squares fit ln L(t) = intercept + slope t over the iterations `t_first..t_last` used.
 
     rate = exp(slope) is the fitted per-iteration contraction of the sum loss; rate_ci = exp of the
@@ -110,9 +114,6 @@ class RateFit:
     t_first: int
     t_last: int
     confidence: float
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def fit_contraction_rate(losses: Sequence[float], ts: Sequence[int] | None = None, *, confidence: float = 0.95,

@@ -10,7 +10,7 @@ the Markov bound on L(0) (keys t_star_markov / t_star_upper_markov). V_bar = max
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ class EstimateConfig:
 
 
 @dataclass(frozen=True)
-class ConstantsEstimate:
+class ConstantsEstimate(diagnostics.Record):
     """Every measured constant, check and prediction of one run (sum losses, t in GD iterations)."""
 
     m: int
@@ -98,9 +98,6 @@ class ConstantsEstimate:
     curve_markov_L0: list
     curve_lemma_a_measured: list
     conditions: list
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _checkpoint_grid(steps: int, count: int) -> list[int]:
