@@ -11,12 +11,17 @@ build_report(run) -> a JSON-able dict; format_report(report) -> the printed tabl
   pruned training loss (per example) and test accuracy, before and after fine-tuning, and the
   fraction of (m, seed, t) points where GFS has lower training loss than each baseline at equal k.
 - accuracy: per m at the longest t, dense and pruned train/test accuracies (means over seeds).
+- earlybird: per m, three rules side by side, all in pre-training iterations (the checkpoints play
+  the role of epochs): the Early-Bird detection t (mean over the seeds that detected), the predicted
+  t* (fixed eta) and the empirical t_hat* (definition (a), GFS on the labels); then the train and
+  test accuracy of the three tickets of equal size and budget t_EB + F (verify.rows: "tickets").
 For the CNN only the empirical part applies (THEORY.md 5.6) and the report says so.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -139,6 +144,63 @@ def accuracy_table(run: RunRecord) -> list[dict]:
     return table
 
 
+TICKETS = ("earlybird", "gfs", "imp")
+EARLYBIRD_READING = (
+    "How to read it: EB t is when the pruning mask stopped moving (You et al.'s rule on the checkpoint "
+    "grid); t* is the theory's sufficient pre-training for GFS (fixed eta) and t_hat* where the GFS "
+    "pruned loss reached its plateau; EB t well below t_hat* says the mask settles before the "
+    "subnetwork is good. The ticket columns compare subnetworks with the same neurons n (IMP: the "
+    "same n*d input weights) and the same total iterations t_EB + F: the EB mask and GFS from the "
+    "checkpoint t_EB, each fine-tuned F steps, and IMP rewound to t = 0 and retrained within that "
+    "budget. Detection at the earliest possible t (the window's first full checkpoint) means the "
+    "masks hardly moved across the window; on a log-spaced grid those first checkpoints are only a "
+    "few iterations apart, so read 'EB-final dist' (normalised Hamming distance between the detected "
+    "mask and the mask at the longest t; 2p(1-p) for unrelated random masks): a large value says the "
+    "detected mask is not the one the training ends with."
+)
+
+
+def _distance_to_final(unit: dict) -> float | None:
+    """Mask distance between the detected mask and the mask at the longest t (None if not detected)."""
+    index = unit["earlybird"]["detection_index"]
+    return None if index is None else float(unit["earlybird_distance_matrix"][index][-1])
+
+
+def earlybird_verdict(run: RunRecord) -> dict[str, Any] | None:
+    """Per m: EB detection t, predicted t* (fixed eta), t_hat* (a) of gfs_labels, ticket accuracies.
+
+    None when no unit recorded Early-Bird fields. Means over seeds; EB t over the seeds that detected.
+    """
+    units = [u for u in run.units if "earlybird_detection_t" in u]
+    if not units:
+        return None
+    window = units[0]["earlybird"]["window"]
+    checkpoints = [int(t) for t in run.spec["checkpoints"]]
+    earliest = checkpoints[window - 1] if window <= len(checkpoints) else None
+    predicted = _predicted_per_m(run, "fixed_eta")
+    has_gfs = any(_entry(p, "gfs_labels") for p in run.points)
+    t_hat = empirical_thresholds(run, "gfs_labels", "relative") if has_gfs else {}
+    per_m = []
+    for m in sorted({u["m"] for u in units}):
+        group = [u for u in units if u["m"] == m]
+        detections = [u["earlybird_detection_t"] for u in group if u["earlybird_detection_t"] is not None]
+        tickets = [u["tickets"] for u in group if u.get("tickets")]
+        row: dict[str, Any] = {
+            "m": m, "seeds": len(group), "detected": len(detections), "at_earliest": detections.count(earliest),
+            "earlybird_t": _mean(detections), "t_star_fixed_eta": predicted.get(m),
+            "t_hat_relative": _mean(t_hat.get(m, [])), "budget_iterations": _mean(
+                [t["budget_iterations"] for t in tickets]),
+            "neurons": _mean([t["earlybird"]["neurons"] for t in tickets]),
+            "distance_to_final": _mean([_distance_to_final(u) for u in group]),
+        }
+        for name in TICKETS:
+            for metric in ("train_acc", "test_acc"):
+                row[f"{name}_{metric}"] = _mean([t[name][metric] for t in tickets])
+        per_m.append(row)
+    return {"window": window, "earliest_t": earliest, "settings": units[0]["earlybird"], "per_m": per_m,
+            "reading": EARLYBIRD_READING}
+
+
 def build_report(run: RunRecord) -> dict[str, Any]:
     """The whole verdict as a JSON-able dict (see the module docstring)."""
     spec = run.spec
@@ -155,6 +217,7 @@ def build_report(run: RunRecord) -> dict[str, Any]:
         "thresholds": threshold_verdict(run),
         "baselines": baseline_verdict(run) if run.points else None,
         "accuracy": accuracy_table(run),
+        "earlybird": earlybird_verdict(run),
     }
 
 
@@ -218,7 +281,31 @@ def format_report(report: dict[str, Any]) -> str:
         keys = [k for k in report["accuracy"][0] if k != "m"]
         lines += ["", "accuracy at the longest t (means over seeds):"]
         lines += _table(["m", *keys], [[r["m"], *[r.get(k) for k in keys]] for r in report["accuracy"]])
+    if report.get("earlybird"):
+        lines += ["", *_earlybird_lines(report["earlybird"])]
     return "\n".join(lines)
+
+
+def _earlybird_lines(eb: dict[str, Any]) -> list[str]:
+    settings = eb["settings"]
+    lines = [
+        f"Early-Bird vs the pre-training threshold (iterations; the checkpoints play the role of epochs; "
+        f"{settings['score']} masks at p = {_fmt(settings['ratio'])}, window {eb['window']}, "
+        f"eps {_fmt(settings['eps'])}, {settings['compare']}; earliest possible detection t = {_fmt(eb['earliest_t'])}):"
+    ]
+    lines += _table(
+        ["m", "detected", "at earliest", "EB t", "t* fixed eta", "t_hat* (a)", "EB-final dist", "budget t_EB+F",
+         "neurons n",
+         "EB train", "GFS train", "IMP train", "EB test", "GFS test", "IMP test"],
+        [[r["m"], f"{r['detected']}/{r['seeds']}", r["at_earliest"], r["earlybird_t"], r["t_star_fixed_eta"],
+          r["t_hat_relative"], r["distance_to_final"], r["budget_iterations"], r["neurons"],
+          *[r[f"{name}_train_acc"] for name in TICKETS], *[r[f"{name}_test_acc"] for name in TICKETS]]
+         for r in eb["per_m"]],
+    )
+    if settings.get("tickets_skipped") and all(r["budget_iterations"] is None for r in eb["per_m"]):
+        lines.append(f"  tickets: none ({settings['tickets_skipped']})")
+    lines += textwrap.wrap(eb["reading"], width=110)
+    return lines
 
 
 def report_is_finite(report: Any) -> bool:

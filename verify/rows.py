@@ -64,6 +64,42 @@ Unit summary (kind "unit"), one per (m, seed):
                         is not in (0, 2). "du_eta" uses
                         eta = lambda0 / m^2 (Du et al.'s O() constant named 1) and is a prediction
                         only, never run. None for the CNN.
+    earlybird_checkpoints, earlybird_distance_matrix, earlybird_detection_t, earlybird, tickets
+                       present when spec.earlybird is on (verify.unit documents the procedure). The
+                       checkpoints of the pre-training grid play the role of You et al.'s epochs.
+    earlybird_checkpoints     the t of each mask (iterations): the spec's checkpoints
+    earlybird_distance_matrix D[i][j] = normalised Hamming distance in [0, 1] between the masks at
+                              earlybird_checkpoints[i] and [j] (ebtheory.prune.earlybird.distance_matrix)
+    earlybird_detection_t     the first checkpoint t at which the Early-Bird rule held (every checked
+                              distance <= eps over the window), in iterations; None = never
+    earlybird          {"score": "neuron_norm" (two-layer: ||w_r||_2 of the incoming weights) or
+                        "bn_scale" (CNN: |gamma| of every BN layer), "ratio": global pruning ratio p,
+                        "kept"/"total": neurons (channels) the mask keeps / has, "window", "eps",
+                        "compare", "bn_l1" (L1 coefficient on BN scales during pre-training, CNN),
+                        "detection_index" (index into earlybird_checkpoints or None),
+                        "tickets_skipped": why `tickets` is None (CNN, or no detection), else None}
+    tickets            three subnetworks of equal size and equal total iteration budget, or None:
+                       {"t": t_EB (the detection checkpoint), "finetune_steps": F (spec.finetune_steps),
+                        "budget_iterations": t_EB + F, "overlap_neurons": neurons both in the EB mask
+                        and in the GFS ticket, "earlybird": {...}, "gfs": {...}, "imp": {...}}.
+                       earlybird: the n = kept neurons of the mask at t_EB as the averaged
+                         subnetwork (1/n) sum_{r in mask} g_r (ebtheory.prune.gfs.pruned_two_layer),
+                         fine-tuned F steps with finetune_eta; iterations [t_EB, F].
+                       gfs: GFS WITHOUT replacement to n steps at the same t_EB against the labels
+                         (exactly n distinct neurons, like the mask), fine-tuned F steps; [t_EB, F].
+                       imp: iterative magnitude pruning of the input weights W (torch prune masks),
+                         rewinding to t = 0, spec.imp_rounds rounds, down to n * d surviving input
+                         weights (what the other two keep), from a fresh copy of the initial net; the
+                         dense run and the retraining after each round get the budget t_EB + F split
+                         as evenly as possible ("iterations", pre-training eta). Its readout stays the
+                         dense net's (fixed signs for the NTK net).
+                       Each ticket: {"neurons": hidden neurons with a kept weight, "params": trainable
+                        weights kept (earlybird/gfs: n (d + C), the fine-tuned output weights
+                        included; imp: surviving input weights), "iterations", "total_iterations",
+                        "pruned": numbers before fine-tuning (None for imp),
+                        "train_loss_sum", "train_loss_mean", "train_acc", "test_acc": the final ticket
+                        (after the F steps; imp after its last retraining) against the labels}.
+                       Budgets count iterations, not FLOPs: an IMP iteration runs the dense-width net.
     device             the torch device the unit ran on
     elapsed_s          wall-clock seconds of the unit (informational; not compared across runs)
 """

@@ -1,0 +1,261 @@
+"""Early-Bird and lottery-ticket baselines in the harness (issue 6, part 3).
+
+A real `tiny` run (verify.runner.run_sweep, CPU) is recorded once per module; the tests check its
+Early-Bird fields against slow, independent twins (replayed pre-training with masks drawn by hand,
+the detection rule re-implemented on the recorded matrix, the EB ticket's outputs from the atoms),
+the equal-size / equal-budget contract of the three tickets, the report section and figures (g), (h).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from verify import rows, unit  # noqa: E402
+from verify.presets import TINY  # noqa: E402
+from verify.report import TICKETS, build_report, format_report, report_is_finite  # noqa: E402
+from verify.runner import run_sweep  # noqa: E402
+from verify.spec import ExperimentSpec, earlybird_ratio, with_overrides  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    result = run_sweep(TINY, tmp_path_factory.mktemp("tiny"), device="cpu", progress=False)
+    return rows.load_run(result.run_dir)
+
+
+def _first_detection(D: np.ndarray, window: int, eps: float, compare: str) -> int | None:
+    """You et al.'s rule written out on a distance matrix (slow twin of ebtheory.prune.earlybird)."""
+    for i in range(window - 1, len(D)):
+        if compare == "newest_vs_all":
+            checked = [D[i, j] for j in range(i - window + 1, i)]
+        else:
+            checked = [D[j, j + 1] for j in range(i - window + 1, i)]
+        if all(d <= eps for d in checked):
+            return i
+    return None
+
+
+def _replayed_masks(spec: ExperimentSpec, m: int, seed: int) -> tuple[list[np.ndarray], dict[int, torch.nn.Module]]:
+    """Pre-train unit (m, seed) again; at each checkpoint keep the n neurons of largest ||w_r|| by hand."""
+    from ebtheory.train import train_with_checkpoints
+
+    data = unit.load_unit_data(spec, m, seed)
+    model = unit.build_model(spec, data, seed)
+    keep = spec.k  # auto ratio p = 1 - k / width keeps k neurons
+    masks, models = [], {}
+
+    def draw(t, current):
+        norms = current.input_weights.detach().double().norm(dim=1).numpy()
+        order = sorted(range(len(norms)), key=lambda r: (-norms[r], r))
+        mask = np.zeros(len(norms), dtype=bool)
+        mask[order[:keep]] = True
+        masks.append(mask)
+        models[t] = {k: v.clone() for k, v in current.state_dict().items()}
+
+    train_with_checkpoints(model, data.X, data.Y, unit.train_config(spec, seed), spec.checkpoints,
+                           device="cpu", on_checkpoint=draw, keep_states=False)
+    return masks, models
+
+
+def test_every_unit_records_a_valid_distance_matrix_and_the_rule_on_it(tiny_run):
+    assert len(tiny_run.units) == len(TINY.ms) * len(TINY.seeds)
+    detected = 0
+    for u in tiny_run.units:
+        D = np.asarray(u["earlybird_distance_matrix"])
+        assert u["earlybird_checkpoints"] == list(TINY.checkpoints)
+        assert D.shape == (len(TINY.checkpoints),) * 2
+        assert np.allclose(D, D.T) and np.all(np.diag(D) == 0) and D.min() >= 0 and D.max() <= 1
+        # a mask keeps k of N neurons, so distances are multiples of 1/N
+        assert np.allclose(D * TINY.width, np.round(D * TINY.width))
+        index = _first_detection(D, TINY.earlybird_window, TINY.earlybird_eps, TINY.earlybird_compare)
+        assert u["earlybird"]["detection_index"] == index
+        assert u["earlybird_detection_t"] == (None if index is None else TINY.checkpoints[index])
+        detected += index is not None
+        eb = u["earlybird"]
+        assert eb["kept"] == TINY.k and eb["total"] == TINY.width and eb["score"] == "neuron_norm"
+        assert eb["ratio"] == pytest.approx(1 - TINY.k / TINY.width)
+        assert (u["tickets"] is None) == (index is None)
+        assert (eb["tickets_skipped"] is None) == (index is not None)
+    assert detected > 0, "the tiny preset should detect at least once, or nothing downstream is tested"
+
+
+def test_recorded_matrix_equals_masks_drawn_by_hand_on_a_replayed_run(tiny_run):
+    m, seed = TINY.ms[1], TINY.seeds[1]
+    masks, _ = _replayed_masks(TINY, m, seed)
+    hand = np.array([[np.mean(a != b) for b in masks] for a in masks])
+    np.testing.assert_allclose(tiny_run.unit(m, seed)["earlybird_distance_matrix"], hand, atol=1e-12)
+
+
+def test_earlybird_ticket_is_the_averaged_subnetwork_of_the_mask(tiny_run):
+    """Its outputs before fine-tuning, from the atoms: (1/n) sum_{r in mask} sqrt(N) a_r relu(w_r.x)."""
+    u = next(u for u in tiny_run.units if u["tickets"])
+    masks, states = _replayed_masks(TINY, u["m"], u["seed"])
+    index = u["earlybird"]["detection_index"]
+    data = unit.load_unit_data(TINY, u["m"], u["seed"])
+    model = unit.build_model(TINY, data, u["seed"])
+    model.load_state_dict(states[u["earlybird_detection_t"]])
+    W1 = model.input_weights.detach().double().numpy()
+    W2 = model.readout()[0].detach().double().numpy()
+    mask = masks[index]
+    X, Y = data.X.double().numpy(), data.Y.double().numpy()
+    N, n = W1.shape[0], int(mask.sum())
+    out = (N / n) * np.maximum(X @ W1[mask].T, 0) @ W2[mask]
+    pruned = u["tickets"]["earlybird"]["pruned"]
+    assert pruned["train_loss_sum"] == pytest.approx(0.5 * np.sum((out - Y) ** 2), rel=1e-4)
+    assert pruned["train_acc"] == pytest.approx(np.mean(out.argmax(1) == data.y.numpy()))
+
+
+def test_three_tickets_have_equal_size_and_equal_iteration_budget(tiny_run):
+    d, C = 64, 10  # digits: 8x8 pixels, 10 classes
+    with_tickets = [u for u in tiny_run.units if u["tickets"]]
+    assert with_tickets
+    for u in with_tickets:
+        tickets = u["tickets"]
+        t_eb, F = u["earlybird_detection_t"], TINY.finetune_steps
+        assert tickets["t"] == t_eb and tickets["budget_iterations"] == t_eb + F
+        n = u["earlybird"]["kept"]
+        assert tickets["earlybird"]["neurons"] == tickets["gfs"]["neurons"] == n
+        assert tickets["earlybird"]["params"] == tickets["gfs"]["params"] == n * (d + C)
+        assert tickets["imp"]["params"] == n * d and tickets["imp"]["remaining"][-1] == n * d
+        assert n <= tickets["imp"]["neurons"] <= TINY.width
+        assert 0 <= tickets["overlap_neurons"] <= n
+        for name in TICKETS:
+            assert tickets[name]["total_iterations"] == t_eb + F
+            assert sum(tickets[name]["iterations"]) == t_eb + F
+            assert 0 <= tickets[name]["train_acc"] <= 1 and 0 <= tickets[name]["test_acc"] <= 1
+        assert tickets["earlybird"]["iterations"] == tickets["gfs"]["iterations"] == [t_eb, F]
+        assert len(tickets["imp"]["iterations"]) == TINY.imp_rounds + 1
+
+
+@given(budget=st.integers(0, 10_000), parts=st.integers(1, 12))
+def test_split_budget_is_exact_and_even(budget, parts):
+    split = unit.split_budget(budget, parts)
+    assert len(split) == parts and sum(split) == budget
+    assert max(split) - min(split) <= 1 and split == sorted(split, reverse=True)
+
+
+def test_imp_ticket_reaches_the_count_within_the_budget():
+    spec = dataclasses.replace(TINY, imp_rounds=3)
+    data = unit.load_unit_data(spec, 16, 0)
+    ticket = unit.imp_ticket(spec, data, 0, input_weights=100, budget=9, device=torch.device("cpu"))
+    assert ticket["params"] == 100 and ticket["iterations"] == [3, 2, 2, 2]
+    assert ticket["remaining"][0] == spec.width * 64 and len(ticket["remaining"]) == 4
+    assert ticket["remaining"] == sorted(ticket["remaining"], reverse=True)
+
+
+def test_report_puts_the_three_rules_and_tickets_side_by_side(tiny_run):
+    report = build_report(tiny_run)
+    assert report_is_finite(report)
+    json.dumps(report, allow_nan=False)
+    eb = report["earlybird"]
+    assert [r["m"] for r in eb["per_m"]] == list(TINY.ms)
+    for row in eb["per_m"]:
+        units = [u for u in tiny_run.units if u["m"] == row["m"]]
+        found = [u["earlybird_detection_t"] for u in units if u["earlybird_detection_t"] is not None]
+        assert row["detected"] == len(found) and row["seeds"] == len(TINY.seeds)
+        assert row["earlybird_t"] == (pytest.approx(np.mean(found)) if found else None)
+        stars = [u["predicted"]["fixed_eta"]["t_star"] for u in units]
+        assert row["t_star_fixed_eta"] == pytest.approx(np.mean(stars))
+        finals = [u["earlybird_distance_matrix"][u["earlybird"]["detection_index"]][-1] for u in units
+                  if u["earlybird"]["detection_index"] is not None]
+        assert row["distance_to_final"] == (pytest.approx(np.mean(finals)) if finals else None)
+        for name in TICKETS:
+            accs = [u["tickets"][name]["test_acc"] for u in units if u["tickets"]]
+            assert row[f"{name}_test_acc"] == (pytest.approx(np.mean(accs)) if accs else None)
+    threshold_rows = {r["m"]: r for r in report["thresholds"]["gfs_labels/relative"]["per_m"]}
+    assert all(r["t_hat_relative"] == threshold_rows[r["m"]]["t_hat"] for r in eb["per_m"])
+    text = format_report(report)
+    assert "Early-Bird vs the pre-training threshold" in text and "How to read it" in text
+    header = next(line for line in text.splitlines() if "EB t" in line and "IMP test" in line)
+    assert "t* fixed eta" in header and "t_hat* (a)" in header
+
+
+def test_report_without_earlybird_rows_has_no_section(tiny_run, tmp_path):
+    run = rows.load_run(tiny_run.run_dir)
+    stripped = dataclasses.replace(run, units=tuple(
+        {k: v for k, v in u.items() if not k.startswith("earlybird") and k != "tickets"} for u in run.units))
+    report = build_report(stripped)
+    assert report["earlybird"] is None and "Early-Bird" not in format_report(report)
+
+
+def _render(name: str, run, out, monkeypatch):
+    import importlib
+
+    figures = {}
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.setdefault("fig", fig))
+    module = importlib.import_module(name)
+    paths = module.render(run, out)
+    assert all(p.stat().st_size > 0 for p in paths)
+    return [ax for ax in figures["fig"].axes if ax.get_label() != "<colorbar>"]
+
+
+def test_figures_g_and_h_render_from_the_real_run(tiny_run, tmp_path, monkeypatch):
+    axes = _render("figures.fig_g_earlybird_distance", tiny_run, tmp_path, monkeypatch)
+    assert len(axes) == len(TINY.ms)
+    for ax, m in zip(axes, TINY.ms):
+        u = next(u for u in tiny_run.units if u["m"] == m)  # the first seed of each m is drawn
+        np.testing.assert_allclose(ax.images[0].get_array(), u["earlybird_distance_matrix"])
+        index = u["earlybird"]["detection_index"]
+        assert len(ax.lines) == (0 if index is None else 2)
+        if index is not None:
+            assert ax.lines[0].get_xdata()[0] == index and f"t = {u['earlybird_detection_t']}" in ax.get_title()
+    (ax,) = _render("figures.fig_h_detection_vs_m", tiny_run, tmp_path, monkeypatch)
+    lines = {line.get_label(): line for line in ax.lines}
+    detection = lines["Early-Bird detection"]
+    by_m = {m: [u["earlybird_detection_t"] for u in tiny_run.units if u["m"] == m
+                and u["earlybird_detection_t"] is not None] for m in TINY.ms}
+    assert list(detection.get_xdata()) == [m for m in TINY.ms if by_m[m]]
+    np.testing.assert_allclose(detection.get_ydata(), [np.mean(by_m[m]) for m in TINY.ms if by_m[m]])
+    assert "predicted t* (run's eta)" in lines and "t_hat* (a), GFS, target = labels" in lines
+
+
+def test_cnn_unit_records_bn_channel_masks_and_the_l1_penalty_moves_them(tmp_path):
+    spec = ExperimentSpec(
+        name="cnn-eb", dataset="digits", model="cnn", ms=(16, 24, 32, 48), n_test=20, cnn_widths=(4,),
+        optimizer="sgd", train_loss="cross_entropy", eta=0.05, batch_size=8, checkpoints=(0, 1, 2, 3, 4, 6),
+        k=2, targets=("labels",), baselines=(), earlybird_window=3, earlybird_eps=0.5,
+    )
+    records = {}
+    for l1 in (0.0, 0.5):
+        run_dir = tmp_path / f"l1_{l1}"
+        variant = dataclasses.replace(spec, earlybird_bn_l1=l1)
+        unit.run_unit(variant, 16, 0, str(run_dir), device="cpu")
+        records[l1] = rows.read_json(run_dir / rows.UNITS_DIR / rows.unit_filename(16, 0))
+    plain = records[0.0]
+    eb = plain["earlybird"]
+    assert eb["score"] == "bn_scale" and eb["ratio"] == 0.5 and eb["kept"] == eb["total"] // 2
+    assert plain["tickets"] is None and "two-layer" in eb["tickets_skipped"]
+    D = np.asarray(plain["earlybird_distance_matrix"])
+    assert D.shape == (6, 6) and plain["earlybird_detection_t"] == (
+        None if (i := _first_detection(D, 3, 0.5, "newest_vs_all")) is None else spec.checkpoints[i])
+    assert plain["dense_loss_curve"][-1] != records[0.5]["dense_loss_curve"][-1]
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("earlybird_ratio", 1.0, "earlybird_ratio"), ("earlybird_window", 1, "earlybird_window"),
+    ("earlybird_eps", -0.1, "earlybird_eps"), ("earlybird_compare", "pairs", "earlybird_compare"),
+    ("earlybird_bn_l1", 1e-4, "model='cnn'"), ("imp_rounds", 0, "imp_rounds"), ("k", 64, "earlybird_ratio"),
+])
+def test_bad_earlybird_fields_raise_naming_the_field(field, value, words):
+    with pytest.raises(ValueError, match=words):
+        dataclasses.replace(TINY, **{field: value})
+
+
+def test_earlybird_ratio_auto_and_override():
+    assert earlybird_ratio(TINY) == pytest.approx(1 - TINY.k / TINY.width)
+    assert earlybird_ratio(with_overrides(TINY, ["earlybird_ratio=0.3"])) == 0.3
+    assert earlybird_ratio(dataclasses.replace(TINY, k=64, earlybird=False, earlybird_ratio=0.2)) == 0.2
+    # the new fields at their defaults do not move a hash
+    assert dataclasses.replace(TINY, earlybird_window=5, imp_rounds=2).hash == TINY.hash
