@@ -4,7 +4,10 @@ Per dataset size m, mean over seeds with a +-1 sd band: the Early-Bird detection
 (`earlybird_detection_t`, seeds that never detected are counted under the figure, not averaged in),
 the predicted t* with the step size the run used (unit summaries, THEORY.md 4) and the empirical
 t_hat* of definition (a) (verify.threshold) for each GFS target recorded. All in pre-training
-iterations; log-log axes when every plotted value is positive.
+iterations; log-log axes when every plotted value is positive. When the units record the detector's
+window (unit field `earlybird`), a grey line marks the earliest checkpoint at which the rule can fire
+(the window's first full checkpoint): detections on it say the masks did not move across the first
+checkpoints, which on a log-spaced grid are only a few iterations apart.
 """
 
 from __future__ import annotations
@@ -36,6 +39,16 @@ def _as_rows(values: dict[int, list[float | None]], field: str) -> list[dict]:
     return [{"m": m, field: v} for m, vals in values.items() for v in vals]
 
 
+def _earliest_detection(run: Any) -> float | None:
+    """checkpoints[window - 1] from the first unit recording the detector settings, else None."""
+    for unit in run.units:
+        window = (unit.get("earlybird") or {}).get("window")
+        ts = unit.get("earlybird_checkpoints") or unit.get("checkpoints") or []
+        if window is not None:
+            return float(ts[window - 1]) if window <= len(ts) else None
+    return None
+
+
 def render(run: Any, out_dir: str | Path) -> list[Path]:
     """Draw figure (h) from a RunRecord (verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
     records = earlybird_records(run)
@@ -57,6 +70,11 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
         if len(x):
             plot_band(ax, x, mean, low, high, label=label, marker=marker, linestyle=style)
             plotted.extend(list(low) + list(mean))
+    earliest = _earliest_detection(run)
+    if earliest is not None:
+        ax.axhline(earliest, color="grey", linewidth=0.8, linestyle=(0, (1, 2)),
+                   label=f"earliest possible detection (t = {earliest:g})")
+        plotted.append(earliest)
     m_axis(ax, sorted({r["m"] for r in records} | set(run.ms)))
     if plotted and min(plotted) > 0:
         ax.set_yscale("log")

@@ -219,6 +219,8 @@ def test_figures_g_and_h_render_from_the_real_run(tiny_run, tmp_path, monkeypatc
     assert list(detection.get_xdata()) == [m for m in TINY.ms if by_m[m]]
     np.testing.assert_allclose(detection.get_ydata(), [np.mean(by_m[m]) for m in TINY.ms if by_m[m]])
     assert "predicted t* (run's eta)" in lines and "t_hat* (a), GFS, target = labels" in lines
+    earliest = lines[f"earliest possible detection (t = {TINY.checkpoints[TINY.earlybird_window - 1]})"]
+    assert list(earliest.get_ydata()) == [TINY.checkpoints[TINY.earlybird_window - 1]] * 2
 
 
 def test_cnn_unit_records_bn_channel_masks_and_the_l1_penalty_moves_them(tmp_path):
