@@ -2,6 +2,16 @@
 the theorem's hypotheses on a trained run (diagnostics) and the prediction pipeline (predict)."""
 
 from ebtheory.constants.gram import DENSE_MAX_M, Spectrum, gram_spectrum, h_inf, lambda0, roundoff_scale, unit_rows
+from ebtheory.constants.diagnostics import (
+    Check,
+    RateFit,
+    dense_rate_pointwise,
+    fit_contraction_rate,
+    lazy_radius,
+    step_size_requirement,
+    weight_drift,
+    width_requirement,
+)
 from ebtheory.constants.ntk import (
     empirical_ntk_gram,
     empirical_ntk_jacobian,
@@ -10,7 +20,20 @@ from ebtheory.constants.ntk import (
     two_layer_ntk_operator,
 )
 
+from ebtheory.constants.predict import ConstantsEstimate, EstimateConfig, estimate_constants
+
 __all__ = [
+    "Check",
+    "ConstantsEstimate",
+    "EstimateConfig",
+    "RateFit",
+    "dense_rate_pointwise",
+    "estimate_constants",
+    "fit_contraction_rate",
+    "lazy_radius",
+    "step_size_requirement",
+    "weight_drift",
+    "width_requirement",
     "DENSE_MAX_M",
     "Spectrum",
     "empirical_ntk_gram",
