@@ -133,10 +133,11 @@ def test_float64_compute_from_float32_activations_with_chunked_build_matches_nai
     m, n, outputs = size
     inst = make_instance(seed, m, n, outputs, with_bias=with_bias, dtype=torch.float32)
     naive = greedy_forward_selection_naive(inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"], dtype=F64)
-    # A limit of exactly the N x N float64 Gram forces row chunks of N/4 rows in the conversion.
-    fast = greedy_forward_selection(inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"], dtype=F64,
-                                    form="gram", memory_limit_bytes=n * n * 8)
-    assert fast.indices.tolist() == naive.indices.tolist()
+    for form in ("gram", "residual"):
+        # A limit of exactly the N x N float64 Gram forces row chunks of N/4 rows in the conversion.
+        fast = greedy_forward_selection(inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"], dtype=F64,
+                                        form=form, memory_limit_bytes=n * n * 8)
+        assert fast.indices.tolist() == naive.indices.tolist(), form
 
 
 @given(seed=st.integers(0, 10**6), size=sizes, with_bias=st.booleans())

@@ -117,6 +117,8 @@ def _end_to_end(config: GFSBenchConfig, isolated: bool = False) -> dict:
     result = greedy_forward_selection(H, W2, Y, k)
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    check_steps = min(k, config.residual_steps)
+    check = greedy_forward_selection(H, W2, Y, check_steps, form="residual")
     return {
         "m": m, "N": n, "C": config.outputs, "k": k, "form": result.form,
         "wall_s": wall, "timings_s": result.timings,
@@ -126,6 +128,8 @@ def _end_to_end(config: GFSBenchConfig, isolated: bool = False) -> dict:
                          + ("in a fresh process" if isolated else "in-process (earlier allocations can mask the peak)"),
         "final_sum_loss": float(result.losses[-1]),
         "distinct_neurons": int((result.counts > 0).sum()),
+        "residual_check_steps": check_steps,
+        "same_choices_as_residual": check.indices.tolist() == result.indices[:check_steps].tolist(),
     }
 
 
@@ -181,6 +185,13 @@ def gfs_markdown_table(result: dict) -> str:
         f"| {e2e['m']} | {e2e['N']} | {e2e['C']} | {e2e['k']} | {e2e['form']} | {e2e['wall_s']:.3g} | "
         f"{e2e['peak_rss_delta_bytes'] / 2**30:.2f} GiB | {e2e['activations_bytes'] / 2**30:.2f} GiB, not counted |",
         "",
-        f"End-to-end split: {timings}. Memory: {e2e['memory_method']}.",
+        f"End-to-end split: {timings}. Memory: {e2e['memory_method']}. " + _residual_check_sentence(e2e),
     ]
     return "\n".join(lines)
+
+
+def _residual_check_sentence(e2e: dict) -> str:
+    if "same_choices_as_residual" not in e2e:
+        return "Choices not cross-checked against the residual form in this run."
+    verdict = "yes" if e2e["same_choices_as_residual"] else "NO"
+    return f"Same choices as the residual form on the first {e2e['residual_check_steps']} steps: {verdict}."
