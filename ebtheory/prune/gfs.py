@@ -455,7 +455,7 @@ def greedy_forward_selection(
                 scores = 2.0 * problem.N * (HtR * W2_64).sum(1) + stats.atom_sq
             else:
                 HtR = _hidden_transpose_times(problem.H[:, cand], R, problem.dtype, rows).to(torch.float64)
-                scores = torch.full((problem.N,), math.inf, dtype=torch.float64)
+                scores = torch.full((problem.N,), math.inf, dtype=torch.float64, device=HtR.device)
                 scores[cand] = 2.0 * problem.N * (HtR * W2_64[cand]).sum(1) + stats.atom_sq[cand]
             r = _lowest_index_argmin(scores, cand, rtol * step * stats.tie_unit)
             chosen.append(r)
