@@ -8,6 +8,7 @@ the equal-size / equal-budget contract of the three tickets, the report section 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 
@@ -149,7 +150,7 @@ def test_split_budget_is_exact_and_even(budget, parts):
 def test_imp_ticket_reaches_the_count_within_the_budget():
     spec = dataclasses.replace(TINY, imp_rounds=3)
     data = unit.load_unit_data(spec, 16, 0)
-    ticket = unit.imp_ticket(spec, data, 0, input_weights=100, budget=9, device=torch.device("cpu"))
+    ticket = unit.imp_ticket(spec, data, 0, weights=100, budget=9, device=torch.device("cpu"))
     assert ticket["params"] == 100 and ticket["iterations"] == [3, 2, 2, 2]
     assert ticket["remaining"][0] == spec.width * 64 and len(ticket["remaining"]) == 4
     assert ticket["remaining"] == sorted(ticket["remaining"], reverse=True)
@@ -226,8 +227,8 @@ def test_figures_g_and_h_render_from_the_real_run(tiny_run, tmp_path, monkeypatc
 def test_cnn_unit_records_bn_channel_masks_and_the_l1_penalty_moves_them(tmp_path):
     spec = ExperimentSpec(
         name="cnn-eb", dataset="digits", model="cnn", ms=(16, 24, 32, 48), n_test=20, cnn_widths=(4,),
-        optimizer="sgd", train_loss="cross_entropy", eta=0.05, batch_size=8, checkpoints=(0, 1, 2, 3, 4, 6),
-        k=2, targets=("labels",), baselines=(), earlybird_window=3, earlybird_eps=0.5,
+        optimizer="sgd", train_loss="cross_entropy", eta=0.05, batch_size=8, checkpoints=(0, 1, 2, 3, 4, 5),
+        k=2, targets=("labels",), baselines=(), earlybird_window=3, earlybird_eps=0.5, finetune_steps=2,
     )
     records = {}
     for l1 in (0.0, 0.5):
@@ -237,12 +238,39 @@ def test_cnn_unit_records_bn_channel_masks_and_the_l1_penalty_moves_them(tmp_pat
         records[l1] = rows.read_json(run_dir / rows.UNITS_DIR / rows.unit_filename(16, 0))
     plain = records[0.0]
     eb = plain["earlybird"]
-    assert eb["score"] == "bn_scale" and eb["ratio"] == 0.5 and eb["kept"] == eb["total"] // 2
-    assert plain["tickets"] is None and "two-layer" in eb["tickets_skipped"]
+    assert eb["score"] == "bn1_scale" and eb["ratio"] == 0.5
+    assert eb["total"] == sum(spec.cnn_widths) and eb["kept"] == eb["total"] // 2
     D = np.asarray(plain["earlybird_distance_matrix"])
-    assert D.shape == (6, 6) and plain["earlybird_detection_t"] == (
-        None if (i := _first_detection(D, 3, 0.5, "newest_vs_all")) is None else spec.checkpoints[i])
+    index = _first_detection(D, 3, 0.5, "newest_vs_all")
+    assert index is not None and D.shape == (6, 6) and plain["earlybird_detection_t"] == spec.checkpoints[index]
     assert plain["dense_loss_curve"][-1] != records[0.5]["dense_loss_curve"][-1]
+    tickets = plain["tickets"]
+    assert sum(tickets["kept_per_block"]) == tickets["earlybird"]["neurons"] == tickets["gfs"]["neurons"]
+    # EB params come from a formula over the masked dense net, GFS params from layerwise's smaller net
+    assert tickets["earlybird"]["params"] == tickets["gfs"]["params"]
+    for name in TICKETS:
+        assert tickets[name]["total_iterations"] == tickets["budget_iterations"] == index + spec.finetune_steps
+
+
+def test_cnn_earlybird_ticket_is_the_net_without_the_unkept_channels():
+    """Masking bn1's scale and shift equals deleting the channel's conv2 input slice (slow twin)."""
+    spec = dataclasses.replace(TINY, model="cnn", cnn_widths=(4, 6), optimizer="sgd", batch_size=8,
+                               train_loss="cross_entropy", targets=("labels",), baselines=())
+    data = unit.load_unit_data(spec, 16, 0)
+    model = unit.build_model(spec, data, 0).eval()
+    with torch.no_grad():
+        for block in model.blocks:
+            block.bn1.weight.uniform_(0.5, 1.5)
+            block.bn1.bias.uniform_(-0.5, 0.5)
+    mask = unit.earlybird_mask(spec, model, 0.5)
+    tickets = unit.cnn_tickets(spec, model, mask, data, 0, 0, torch.device("cpu"))
+    reference = copy.deepcopy(model)
+    with torch.no_grad():
+        for block, part in zip(reference.blocks, mask.split([4, 6])):
+            block.conv2.weight[:, ~part] = 0
+    expected = unit.network_numbers(reference, data, torch.device("cpu"))
+    assert tickets["earlybird"]["pruned"] == pytest.approx(expected)
+    assert tickets["kept_per_block"] == [int(p.sum()) for p in mask.split([4, 6])]
 
 
 @pytest.mark.parametrize("field, value, words", [

@@ -73,11 +73,12 @@ Unit summary (kind "unit"), one per (m, seed):
     earlybird_detection_t     the first checkpoint t at which the Early-Bird rule held (every checked
                               distance <= eps over the window), in iterations; None = never
     earlybird          {"score": "neuron_norm" (two-layer: ||w_r||_2 of the incoming weights) or
-                        "bn_scale" (CNN: |gamma| of every BN layer), "ratio": global pruning ratio p,
+                        "bn1_scale" (CNN: |gamma| of each residual block's bn1, the inner channels that
+                        can be removed, as in layer-wise GFS), "ratio": global pruning ratio p,
                         "kept"/"total": neurons (channels) the mask keeps / has, "window", "eps",
                         "compare", "bn_l1" (L1 coefficient on BN scales during pre-training, CNN),
                         "detection_index" (index into earlybird_checkpoints or None),
-                        "tickets_skipped": why `tickets` is None (CNN, or no detection), else None}
+                        "tickets_skipped": why `tickets` is None (no detection), else None}
     tickets            three subnetworks of equal size and equal total iteration budget, or None:
                        {"t": t_EB (the detection checkpoint), "finetune_steps": F (spec.finetune_steps),
                         "budget_iterations": t_EB + F, "overlap_neurons": neurons both in the EB mask
@@ -91,8 +92,8 @@ Unit summary (kind "unit"), one per (m, seed):
                          rewinding to t = 0, spec.imp_rounds rounds, down to n * d surviving input
                          weights (what the other two keep), from a fresh copy of the initial net; the
                          dense run and the retraining after each round get the budget t_EB + F split
-                         as evenly as possible ("iterations", pre-training eta). Its readout stays the
-                         dense net's (fixed signs for the NTK net).
+                         as evenly as possible ("iterations", pre-training eta). Its readout is not
+                         pruned (fixed signs for the NTK net; trained b for the mean-field net).
                        Each ticket: {"neurons": hidden neurons with a kept weight, "params": trainable
                         weights kept (earlybird/gfs: n (d + C), the fine-tuned output weights
                         included; imp: surviving input weights), "iterations", "total_iterations",
@@ -100,6 +101,13 @@ Unit summary (kind "unit"), one per (m, seed):
                         "train_loss_sum", "train_loss_mean", "train_acc", "test_acc": the final ticket
                         (after the F steps; imp after its last retraining) against the labels}.
                        Budgets count iterations, not FLOPs: an IMP iteration runs the dense-width net.
+                       CNN (labels as class indices, cross-entropy, SGD iterations): earlybird = the
+                         dense net at t_EB with the unkept inner channels' bn1 scale and shift masked to
+                         0 (the channel outputs exactly 0: the function of the net without them);
+                         gfs = layer-wise GFS without replacement keeping as many inner channels per
+                         block ("kept_per_block"); imp prunes all conv / linear weights down to those
+                         the EB ticket keeps (its "params"; the others' "params" count all trainable
+                         parameters, BN included, of the physically smaller net).
     device             the torch device the unit ran on
     elapsed_s          wall-clock seconds of the unit (informational; not compared across runs)
 """

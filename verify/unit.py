@@ -21,11 +21,12 @@ empirical numbers are recorded (THEORY.md 5.6); the theory fields are None.
 Early-Bird and lottery-ticket baselines (issue 6; spec.earlybird, on by default). The checkpoints of
 the pre-training grid play the role of You et al.'s epochs: at every checkpoint t a mask is drawn at
 the global ratio p (verify.spec.earlybird_ratio) -- two-layer: neuron_norm_mask, score ||w_r||_2 of
-the hidden neuron's incoming weights (no BatchNorm there); CNN: bn_channel_mask over |gamma| of all
-BN layers, optionally with an L1 penalty on gamma during pre-training -- and fed to an
-EarlyBirdDetector (window, eps, compare of the spec). At the first checkpoint t_EB where it fires,
-three tickets of equal size and equal total iteration budget t_EB + F (F = spec.finetune_steps) are
-built and scored on the labels (two-layer nets only; verify.rows documents the fields):
+the hidden neuron's incoming weights (no BatchNorm there); CNN: bn_channel_mask over |gamma| of the
+residual blocks' bn1 layers (the inner channels, the only ones that can be removed), optionally with
+an L1 penalty on all BN scales during pre-training -- and fed to an EarlyBirdDetector (window, eps,
+compare of the spec). At the first checkpoint t_EB where it fires, three tickets of equal size and
+equal total iteration budget t_EB + F (F = spec.finetune_steps) are built and scored on the labels
+(verify.rows documents the fields; the CNN variants are in cnn_tickets):
 - earlybird: the n kept neurons of the mask at t_EB as an averaged subnetwork (pruned_two_layer),
   fine-tuned F steps;
 - gfs: GFS without replacement to n steps from the same checkpoint t_EB (exactly n distinct neurons,
@@ -187,11 +188,13 @@ def start_earlybird(spec: ExperimentSpec) -> EarlyBirdTrace | None:
 
 
 def earlybird_mask(spec: ExperimentSpec, model: nn.Module, ratio: float) -> torch.Tensor:
-    """The Early-Bird mask of `model` at ratio p: BN channels (CNN) or hidden neurons by ||w_r|| (two-layer)."""
+    """The Early-Bird mask of `model` at ratio p: hidden neurons by ||w_r|| (two-layer), or inner channels
+    by |gamma| of each residual block's bn1 (CNN: the block outputs must match the shortcut, so only the
+    inner channels can be removed -- the channels layer-wise GFS selects)."""
     from ebtheory.prune.earlybird import bn_channel_mask, neuron_norm_mask
 
     if spec.model == "cnn":
-        return bn_channel_mask(model, ratio).cpu()
+        return bn_channel_mask([block.bn1.weight for block in model.blocks], ratio).cpu()
     return neuron_norm_mask([model.input_weights], ratio).cpu()
 
 
@@ -202,8 +205,9 @@ def observe_earlybird(spec: ExperimentSpec, trace: EarlyBirdTrace, t: int, model
     trace.checkpoints.append(int(t))
     trace.masks.append(mask)
     trace.detector.update(mask)
-    if trace.detector.detected_at == len(trace.masks) - 1 and spec.model != "cnn":
-        trace.tickets = two_layer_tickets(spec, model, mask, data, seed, int(t), device)
+    if trace.detector.detected_at == len(trace.masks) - 1:
+        build = cnn_tickets if spec.model == "cnn" else two_layer_tickets
+        trace.tickets = build(spec, model, mask, data, seed, int(t), device)
 
 
 def _ticket_entry(spec: ExperimentSpec, subnet: nn.Module, data: UnitData, seed: int, device: torch.device,
@@ -239,28 +243,85 @@ def two_layer_tickets(spec: ExperimentSpec, model: nn.Module, mask: torch.Tensor
             "overlap_neurons": int(((gfs_counts > 0) & mask).sum()), **tickets}
 
 
+def _inner_channel_sizes(block: nn.Module) -> tuple[int, int]:
+    """(conv/linear weights, all parameters) that one inner channel of a residual block carries:
+    its conv1 filter, its bn1 scale and shift, its conv2 input slice."""
+    weights = block.conv1.weight[0].numel() + block.conv2.weight[:, 0].numel()
+    bias = 0 if block.conv1.bias is None else 1
+    return weights, weights + bias + 2
+
+
+def cnn_tickets(spec: ExperimentSpec, model: nn.Module, mask: torch.Tensor, data: UnitData, seed: int,
+                t: int, device: torch.device) -> dict:
+    """CNN tickets at t: EB = the dense net with the unkept inner channels zeroed (bn1 scale and shift
+    masked, so the channel's output is exactly 0, the same function as removing it); GFS = layer-wise GFS
+    without replacement keeping as many inner channels per block (on the labels, cross-entropy)."""
+    from torch.nn.utils import prune
+
+    from ebtheory.models import count_parameters
+    from ebtheory.prune.layerwise import layerwise_gfs, prunable_layers
+
+    widths = [block.bn1.num_features for block in model.blocks]
+    parts = mask.split(widths)
+    kept = [int(part.sum()) for part in parts]
+    ticket = copy.deepcopy(model)
+    for block, part in zip(ticket.blocks, parts):
+        for name in ("weight", "bias"):
+            prune.custom_from_mask(block.bn1, name, part.to(block.bn1.weight.device, block.bn1.weight.dtype))
+    removed = sum((w - n) * _inner_channel_sizes(block)[1] for block, w, n in zip(model.blocks, widths, kept))
+    result = layerwise_gfs(model, data.X.to(device), data.y.to(device), [max(n, 1) for n in kept],
+                           loss="cross_entropy", replacement=False, seed=seed)
+    overlap = sum(len(set(result.selections[name]) & set(torch.nonzero(part).flatten().tolist()))
+                  for name, part in zip(prunable_layers(model), parts))
+    iterations = [t, spec.finetune_steps]
+    return {
+        "t": t, "finetune_steps": spec.finetune_steps, "budget_iterations": t + spec.finetune_steps,
+        "overlap_neurons": overlap, "kept_per_block": kept,
+        "earlybird": _ticket_entry(spec, ticket, data, seed, device, sum(kept),
+                                   count_parameters(model) - removed, iterations),
+        "gfs": _ticket_entry(spec, result.model.to(device), data, seed, device,
+                             int(sum(result.widths_after.values())), result.params_after, iterations),
+    }
+
+
+def ticket_weight_count(spec: ExperimentSpec, model: nn.Module, tickets: dict, d: int) -> int:
+    """Conv / linear weights the EB ticket keeps, the count IMP prunes to: n * d input weights for the
+    two-layer nets; for the CNN every conv / linear weight but those of the removed inner channels."""
+    from ebtheory.prune.imp import prunable_parameters
+
+    if spec.model != "cnn":
+        return tickets["earlybird"]["neurons"] * d
+    total = sum(getattr(module, name).numel() for module, name in prunable_parameters(model))
+    widths = [block.bn1.num_features for block in model.blocks]
+    return total - sum((w - n) * _inner_channel_sizes(block)[0]
+                       for block, w, n in zip(model.blocks, widths, tickets["kept_per_block"]))
+
+
 def split_budget(budget: int, parts: int) -> list[int]:
     """`budget` iterations split over `parts` trainings as evenly as possible, earlier parts first."""
     return [budget // parts + (1 if i < budget % parts else 0) for i in range(parts)]
 
 
-def imp_ticket(spec: ExperimentSpec, data: UnitData, seed: int, input_weights: int, budget: int,
+def imp_ticket(spec: ExperimentSpec, data: UnitData, seed: int, weights: int, budget: int,
                device: torch.device) -> dict:
-    """IMP with rewinding to t = 0 on a fresh initial net, down to `input_weights` surviving input weights,
-    with `budget` training iterations in all (dense run + one retraining per round)."""
-    from ebtheory.prune.imp import iterative_magnitude_pruning, trainer_from_config
+    """IMP with rewinding to t = 0 on a fresh initial net, down to `weights` surviving weights (two-layer:
+    input weights W; CNN: every conv / linear weight), with `budget` training iterations in all (dense
+    run + one retraining per round). "neurons": hidden units (CNN: inner channels) with a kept weight."""
+    from ebtheory.prune.imp import iterative_magnitude_pruning, prunable_parameters, trainer_from_config
 
     model = build_model(spec, data, seed)
+    chosen = prunable_parameters(model) if spec.model == "cnn" else [(model, "input_weights")]
     parts = split_budget(budget, spec.imp_rounds + 1)
     config = train_config(spec, seed)
     trainers = iter([trainer_from_config(data.X, _train_targets(spec, data), config, s, device) for s in parts])
     result = iterative_magnitude_pruning(
         model, lambda net, checkpoints, callback: next(trainers)(net, checkpoints, callback),
-        target_remaining=input_weights, rounds=spec.imp_rounds, rewind_iteration=0,
-        parameters=[(model, "input_weights")],
+        target_remaining=weights, rounds=spec.imp_rounds, rewind_iteration=0, parameters=chosen,
     )
     numbers = network_numbers(model, data, device)
-    neurons = int(result.masks[0].reshape(result.masks[0].shape[0], -1).any(dim=1).sum())
+    rows_of = [mask for (module, _), mask in zip(chosen, result.masks)
+               if spec.model != "cnn" or any(module is block.conv1 for block in model.blocks)]
+    neurons = sum(int(mask.reshape(mask.shape[0], -1).any(dim=1).sum()) for mask in rows_of)
     return {"neurons": neurons, "params": result.remaining[-1], "iterations": parts, "total_iterations": budget,
             "rounds": spec.imp_rounds, "remaining": result.remaining, "pruned": None, **numbers}
 
@@ -273,19 +334,15 @@ def finish_earlybird(spec: ExperimentSpec, trace: EarlyBirdTrace, data: UnitData
     index = trace.detector.detected_at
     tickets = trace.tickets
     if tickets is not None:
-        d = data.X.shape[1]
-        tickets = {**tickets, "imp": imp_ticket(spec, data, seed, tickets["earlybird"]["neurons"] * d,
-                                                tickets["budget_iterations"], device)}
-    if spec.model == "cnn":
-        skipped = "tickets are built for the two-layer nets only"
-    else:
-        skipped = None if index is not None else "no Early-Bird detection on the checkpoint grid"
+        weights = ticket_weight_count(spec, build_model(spec, data, seed), tickets, int(data.X[0].numel()))
+        tickets = {**tickets, "imp": imp_ticket(spec, data, seed, weights, tickets["budget_iterations"], device)}
+    skipped = None if index is not None else "no Early-Bird detection on the checkpoint grid"
     return {
         "earlybird_checkpoints": trace.checkpoints,
         "earlybird_distance_matrix": distance_matrix(trace.masks).tolist(),
         "earlybird_detection_t": None if index is None else trace.checkpoints[index],
         "earlybird": {
-            "score": "bn_scale" if spec.model == "cnn" else "neuron_norm", "ratio": trace.ratio,
+            "score": "bn1_scale" if spec.model == "cnn" else "neuron_norm", "ratio": trace.ratio,
             "kept": int(trace.masks[0].sum()), "total": int(trace.masks[0].numel()),
             "window": spec.earlybird_window, "eps": spec.earlybird_eps, "compare": spec.earlybird_compare,
             "bn_l1": spec.earlybird_bn_l1, "detection_index": index, "tickets_skipped": skipped,
