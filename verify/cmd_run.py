@@ -1,7 +1,8 @@
 """`ebtheory run PRESET [--out runs/] [--jobs N] [--device auto|cpu|cuda] [--set key=value ...]`.
 
 Runs (or resumes) the sweep of a preset, with spec fields overridden by --set (the run-directory
-hash changes accordingly), then prints the verdict table and the run directory.
+hash changes accordingly), then prints the verdict table, renders the figures (into RUN_DIR/figures
+unless --figures names another folder; --no-figures skips them) and prints the run directory.
 """
 
 from __future__ import annotations
@@ -21,13 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help=f"override a spec field (tuples comma-separated); fields: {fields}")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def render_figures(run_dir, out_dir) -> list:
-    """Hook for `--figures DIR` (wired by the lead): figures.render_all(run_dir, out_dir)."""
-    from figures import render_all
-
-    return render_all(run_dir, out_dir)
+    parser.add_argument("--figures", default=None, metavar="DIR",
+                        help="folder for the figures (default: RUN_DIR/figures)")
+    parser.add_argument("--no-figures", action="store_true", help="do not render the figures")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,5 +41,15 @@ def run(args: argparse.Namespace) -> int:
     spec = with_overrides(get_preset(args.preset), args.overrides)
     result = run_sweep(spec, args.out, jobs=args.jobs, device=args.device, progress=not args.no_progress)
     print(format_report(build_report(load_run(result.run_dir))))
+    if not args.no_figures:
+        from figures.cmd_figures import render_all
+
+        out_dir = args.figures if args.figures is not None else f"{result.run_dir}/figures"
+        rendered = render_all(result.run_dir, out_dir)
+        written = sum(len(paths) for paths in rendered.values() if not isinstance(paths, str))
+        print(f"\nfigures: {written} files in {out_dir}")
+        for name, outcome in rendered.items():
+            if isinstance(outcome, str):
+                print(f"  ({name}) skipped: {outcome}")
     print(f"\nrun dir: {result.run_dir}")
     return 0
