@@ -5,6 +5,7 @@ Hamming distance between the pruning masks at pre-training times t_i and t_j (Yo
 ebtheory.prune.earlybird), read from the rows' `earlybird_distance_matrix`. The detection time
 `earlybird_detection_t` (the first t whose mask is within the threshold of the previous window of
 masks) is marked by crossing lines; "not detected" is written when the run never declared a ticket.
+The checkpoints of the pre-training grid play the role of You et al.'s epochs (verify.unit).
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -54,6 +55,9 @@ from torch import nn
 
 from verify import rows
 from verify.spec import ExperimentSpec
+
+if TYPE_CHECKING:
+    from ebtheory.prune.earlybird import EarlyBirdDetector
 
 LEMMA_A_SLACK = 1e-9  # relative float64 slack when checking measured <= bound
 
@@ -169,7 +173,7 @@ class EarlyBirdTrace:
     detector, and the EB and GFS tickets built at the first checkpoint where the detector fires."""
 
     ratio: float
-    detector: object
+    detector: EarlyBirdDetector
     checkpoints: list[int]
     masks: list[torch.Tensor]
     tickets: dict | None = None
@@ -200,7 +204,7 @@ def earlybird_mask(spec: ExperimentSpec, model: nn.Module, ratio: float) -> torc
 
 def observe_earlybird(spec: ExperimentSpec, trace: EarlyBirdTrace, t: int, model: nn.Module, data: UnitData,
                       seed: int, device: torch.device) -> None:
-    """Add the mask at checkpoint t; at the first detection build the EB and GFS tickets (two-layer)."""
+    """Add the mask at checkpoint t; at the first detection build the EB and GFS tickets from this model."""
     mask = earlybird_mask(spec, model, trace.ratio)
     trace.checkpoints.append(int(t))
     trace.masks.append(mask)
