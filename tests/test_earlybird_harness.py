@@ -27,7 +27,9 @@ from verify import rows, unit  # noqa: E402
 from verify.presets import TINY  # noqa: E402
 from verify.report import TICKETS, build_report, format_report, report_is_finite  # noqa: E402
 from verify.runner import run_sweep  # noqa: E402
-from verify.spec import ExperimentSpec, earlybird_ratio, with_overrides  # noqa: E402
+from verify.spec import ExperimentSpec, earlybird_ratio, earlybird_times, with_overrides  # noqa: E402
+
+MASK_TIMES = earlybird_times(TINY)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,7 @@ def _replayed_masks(spec: ExperimentSpec, m: int, seed: int) -> tuple[list[np.nd
         masks.append(mask)
         models[t] = {k: v.clone() for k, v in current.state_dict().items()}
 
-    train_with_checkpoints(model, data.X, data.Y, unit.train_config(spec, seed), spec.checkpoints,
+    train_with_checkpoints(model, data.X, data.Y, unit.train_config(spec, seed), earlybird_times(spec),
                            device="cpu", on_checkpoint=draw, keep_states=False)
     return masks, models
 
@@ -75,14 +77,14 @@ def test_every_unit_records_a_valid_distance_matrix_and_the_rule_on_it(tiny_run)
     detected = 0
     for u in tiny_run.units:
         D = np.asarray(u["earlybird_distance_matrix"])
-        assert u["earlybird_checkpoints"] == list(TINY.checkpoints)
-        assert D.shape == (len(TINY.checkpoints),) * 2
+        assert u["earlybird_checkpoints"] == list(MASK_TIMES)
+        assert D.shape == (len(MASK_TIMES),) * 2
         assert np.allclose(D, D.T) and np.all(np.diag(D) == 0) and D.min() >= 0 and D.max() <= 1
         # a mask keeps k of N neurons, so distances are multiples of 1/N
         assert np.allclose(D * TINY.width, np.round(D * TINY.width))
         index = _first_detection(D, TINY.earlybird_window, TINY.earlybird_eps, TINY.earlybird_compare)
         assert u["earlybird"]["detection_index"] == index
-        assert u["earlybird_detection_t"] == (None if index is None else TINY.checkpoints[index])
+        assert u["earlybird_detection_t"] == (None if index is None else MASK_TIMES[index])
         detected += index is not None
         eb = u["earlybird"]
         assert eb["kept"] == TINY.k and eb["total"] == TINY.width and eb["score"] == "neuron_norm"
@@ -220,8 +222,8 @@ def test_figures_g_and_h_render_from_the_real_run(tiny_run, tmp_path, monkeypatc
     assert list(detection.get_xdata()) == [m for m in TINY.ms if by_m[m]]
     np.testing.assert_allclose(detection.get_ydata(), [np.mean(by_m[m]) for m in TINY.ms if by_m[m]])
     assert "predicted t* (run's eta)" in lines and "t_hat* (a), GFS, target = labels" in lines
-    earliest = lines[f"earliest possible detection (t = {TINY.checkpoints[TINY.earlybird_window - 1]})"]
-    assert list(earliest.get_ydata()) == [TINY.checkpoints[TINY.earlybird_window - 1]] * 2
+    earliest = lines[f"earliest possible detection (t = {MASK_TIMES[TINY.earlybird_window - 1]})"]
+    assert list(earliest.get_ydata()) == [MASK_TIMES[TINY.earlybird_window - 1]] * 2
 
 
 def test_cnn_unit_records_bn_channel_masks_and_the_l1_penalty_moves_them(tmp_path):

@@ -40,6 +40,7 @@ TINY = ExperimentSpec(
     finetune_steps=5,
     finetune_eta=0.04,
     abs_tol=0.2,
+    earlybird_masks=25,  # evenly spaced: on the log grid the first masks are 1-3 iterations apart
 )
 
 QUICK = dataclasses.replace(
@@ -54,6 +55,7 @@ QUICK = dataclasses.replace(
     finetune_steps=20,
     finetune_eta=0.0025,
     abs_tol=0.15,
+    earlybird_masks=41,  # every 250 iterations
 )
 
 # Fashion-MNIST on the unit sphere: lambda_max(H_inf) = 56 at m = 250, 453 at m = 2000.

@@ -146,14 +146,14 @@ def accuracy_table(run: RunRecord) -> list[dict]:
 
 TICKETS = ("earlybird", "gfs", "imp")
 EARLYBIRD_READING = (
-    "How to read it: EB t is when the pruning mask stopped moving (You et al.'s rule on the checkpoint "
-    "grid); t* is the theory's sufficient pre-training for GFS (fixed eta) and t_hat* where the GFS "
+    "How to read it: EB t is when the pruning mask stopped moving (You et al.'s rule on the mask times: "
+    "spec.earlybird_masks evenly spaced iterations, or the checkpoint grid); t* is the theory's sufficient pre-training for GFS (fixed eta) and t_hat* where the GFS "
     "pruned loss reached its plateau; EB t well below t_hat* says the mask settles before the "
     "subnetwork is good. The ticket columns compare subnetworks with the same neurons n (IMP: the "
     "same n*d input weights) and the same total iterations t_EB + F: the EB mask and GFS from the "
     "checkpoint t_EB, each fine-tuned F steps, and IMP rewound to t = 0 and retrained within that "
-    "budget. Detection at the earliest possible t (the window's first full checkpoint) means the "
-    "masks hardly moved across the window; on a log-spaced grid those first checkpoints are only a "
+    "budget. Detection at the earliest possible t (the window's first full mask time) means the "
+    "masks hardly moved across the window; on a log-spaced grid those first times are only a "
     "few iterations apart, so read 'EB-final dist' (normalised Hamming distance between the detected "
     "mask and the mask at the longest t; 2p(1-p) for unrelated random masks): a large value says the "
     "detected mask is not the one the training ends with."
@@ -175,8 +175,8 @@ def earlybird_verdict(run: RunRecord) -> dict[str, Any] | None:
     if not units:
         return None
     window = units[0]["earlybird"]["window"]
-    checkpoints = [int(t) for t in run.spec["checkpoints"]]
-    earliest = checkpoints[window - 1] if window <= len(checkpoints) else None
+    mask_times = [int(t) for t in units[0].get("earlybird_checkpoints") or run.spec["checkpoints"]]
+    earliest = mask_times[window - 1] if window <= len(mask_times) else None
     predicted = _predicted_per_m(run, "fixed_eta")
     has_gfs = any(_entry(p, "gfs_labels") for p in run.points)
     t_hat = empirical_thresholds(run, "gfs_labels", "relative") if has_gfs else {}
@@ -197,7 +197,9 @@ def earlybird_verdict(run: RunRecord) -> dict[str, Any] | None:
             for metric in ("train_acc", "test_acc"):
                 row[f"{name}_{metric}"] = _mean([t[name][metric] for t in tickets])
         per_m.append(row)
-    return {"window": window, "earliest_t": earliest, "settings": units[0]["earlybird"], "per_m": per_m,
+    spacing = "checkpoint grid" if mask_times == [int(t) for t in run.spec["checkpoints"]] else (
+        f"{len(mask_times)} evenly spaced")
+    return {"window": window, "earliest_t": earliest, "mask_times": spacing, "settings": units[0]["earlybird"], "per_m": per_m,
             "reading": EARLYBIRD_READING}
 
 
@@ -289,8 +291,8 @@ def format_report(report: dict[str, Any]) -> str:
 def _earlybird_lines(eb: dict[str, Any]) -> list[str]:
     settings = eb["settings"]
     lines = [
-        f"Early-Bird vs the pre-training threshold (iterations; the checkpoints play the role of epochs; "
-        f"{settings['score']} masks at p = {_fmt(settings['ratio'])}, window {eb['window']}, "
+        f"Early-Bird vs the pre-training threshold (iterations; the mask times play the role of epochs: "
+        f"{eb['mask_times']}; {settings['score']} masks at p = {_fmt(settings['ratio'])}, window {eb['window']}, "
         f"eps {_fmt(settings['eps'])}, {settings['compare']}; earliest possible detection t = {_fmt(eb['earliest_t'])}):"
     ]
     lines += _table(

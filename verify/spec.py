@@ -82,6 +82,10 @@ class ExperimentSpec:
     earlybird_compare: str = _f("newest_vs_all", f"Early-Bird comparison, one of {EARLYBIRD_COMPARES}")
     earlybird_bn_l1: float = _f(0.0, "CNN only: L1 penalty coefficient on BN scales during pre-training (0 = off)")
     imp_rounds: int = _f(2, "rounds of iterative magnitude pruning for the IMP ticket, >= 1")
+    earlybird_masks: int = _f(
+        0, "Early-Bird mask times: n > 0 evenly spaced iterations over [0, max t] (with full-batch GD an "
+        "iteration is an epoch); 0 = the checkpoint grid (log-spaced: its first masks are iterations apart)"
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -164,6 +168,8 @@ def _validate_earlybird(spec: ExperimentSpec) -> None:
         _require(spec.k < spec.width, "k", spec.k,
                  f"< width={spec.width} for the auto Early-Bird ratio 1 - k/width (or set earlybird_ratio)")
     _require(spec.earlybird_window >= 2, "earlybird_window", spec.earlybird_window, ">= 2")
+    _require(spec.earlybird_masks == 0 or spec.earlybird_masks >= spec.earlybird_window, "earlybird_masks",
+             spec.earlybird_masks, f"0 (the checkpoint grid) or >= earlybird_window ({spec.earlybird_window})")
     _require(spec.earlybird_eps >= 0 and math.isfinite(spec.earlybird_eps), "earlybird_eps", spec.earlybird_eps,
              "a finite number >= 0")
     _require(spec.earlybird_compare in EARLYBIRD_COMPARES, "earlybird_compare", spec.earlybird_compare,
@@ -173,6 +179,15 @@ def _validate_earlybird(spec: ExperimentSpec) -> None:
     _require(spec.earlybird_bn_l1 == 0 or spec.model == "cnn", "earlybird_bn_l1", spec.earlybird_bn_l1,
              "0 unless model='cnn' (the two-layer nets have no BatchNorm)")
     _require(spec.imp_rounds >= 1, "imp_rounds", spec.imp_rounds, ">= 1")
+
+
+def earlybird_times(spec: ExperimentSpec) -> tuple[int, ...]:
+    """Iterations at which the Early-Bird mask is drawn: spec.earlybird_masks evenly spaced over
+    [0, max checkpoint] (rounded, duplicates dropped), or the checkpoint grid when it is 0."""
+    if spec.earlybird_masks == 0:
+        return tuple(spec.checkpoints)
+    last = spec.checkpoints[-1]
+    return tuple(sorted({round(i * last / (spec.earlybird_masks - 1)) for i in range(spec.earlybird_masks)}))
 
 
 def earlybird_ratio(spec: ExperimentSpec) -> float:

@@ -54,7 +54,7 @@ import torch
 from torch import nn
 
 from verify import rows
-from verify.spec import ExperimentSpec
+from verify.spec import ExperimentSpec, earlybird_times
 
 if TYPE_CHECKING:
     from ebtheory.prune.earlybird import EarlyBirdDetector
@@ -493,11 +493,15 @@ def run_unit(spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str 
     spreads: dict[int, float] = {}
     point_fn = cnn_point if spec.model == "cnn" else two_layer_point
     trace = start_earlybird(spec)
+    mask_times = set(earlybird_times(spec)) if trace is not None else set()
+    point_times = set(spec.checkpoints)
 
     def on_checkpoint(t: int, current: nn.Module) -> None:
-        # Every checkpoint, finished or not: the masks are cheap and a resumed unit needs all of them.
-        if trace is not None:
+        # Every mask time, finished or not: the masks are cheap and a resumed unit needs all of them.
+        if t in mask_times:
             observe_earlybird(spec, trace, t, current, data, seed, target_device)
+        if t not in point_times:
+            return
         if t in done and spec.model == "cnn":
             return
         if t in done:
@@ -511,7 +515,7 @@ def run_unit(spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str 
 
     result = train_with_checkpoints(
         model, data.X, _train_targets(spec, data), train_config(spec, seed),
-        spec.checkpoints, device=target_device, on_checkpoint=on_checkpoint, keep_states=False,
+        sorted(point_times | mask_times), device=target_device, on_checkpoint=on_checkpoint, keep_states=False,
         loss_every=1 if spec.optimizer == "gd" else max(spec.checkpoints), penalty=_bn_penalty(spec),
     )
     curve = [float(v) if math.isfinite(v) else None for v in result.losses]
