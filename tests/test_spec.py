@@ -16,9 +16,9 @@ from verify.spec import ExperimentSpec, log_checkpoints, run_dir_name, spec_from
 PINNED_HASHES = {
     "tiny": "367e52bfb91a",
     "quick": "2b03a6102985",
-    "fashion": "20b431471e38",
+    "fashion": "a3b7a34a1a8c",
     "mnist-paper": "ead6784cc85d",
-    "cnn": "79cfd0475a38",
+    "cnn": "033c55d41b68",
 }
 
 
