@@ -67,7 +67,7 @@ def _replayed_masks(spec: ExperimentSpec, m: int, seed: int) -> tuple[list[np.nd
         masks.append(mask)
         models[t] = {k: v.clone() for k, v in current.state_dict().items()}
 
-    train_with_checkpoints(model, data.X, data.Y, unit.train_config(spec, seed), earlybird_times(spec),
+    train_with_checkpoints(model, data.X, data.Y, unit.train_config(spec, m, seed), earlybird_times(spec),
                            device="cpu", on_checkpoint=draw, keep_states=False)
     return masks, models
 

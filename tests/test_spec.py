@@ -102,3 +102,16 @@ def test_earlybird_mask_times():
     assert earlybird_times(dataclasses.replace(spec, earlybird_masks=0)) == spec.checkpoints
     with pytest.raises(ValueError, match="earlybird_masks"):
         ExperimentSpec(earlybird_masks=3, earlybird_window=5)
+
+
+def test_step_size_scaling():
+    from verify.spec import step_size
+
+    spec = ExperimentSpec(ms=(100, 200, 400, 800), eta=0.01, finetune_eta=0.002)
+    assert [step_size(spec, m) for m in spec.ms] == [0.01] * 4
+    scaled = dataclasses.replace(spec, eta_scaling="inverse_m")
+    assert [step_size(scaled, m) for m in spec.ms] == pytest.approx([0.08, 0.04, 0.02, 0.01])
+    assert step_size(scaled, 200, finetune=True) == pytest.approx(0.008)
+    assert scaled.hash != spec.hash and spec.hash == dataclasses.replace(spec, eta_scaling="fixed").hash
+    with pytest.raises(ValueError, match="eta_scaling"):
+        ExperimentSpec(eta_scaling="sqrt")

@@ -57,7 +57,8 @@ Unit summary (kind "unit"), one per (m, seed):
                         atom spread on the grid), "L0_sum" (measured initial sum loss), "y_norm2"
                         (||Y||_F^2), "eta", "width", "kappa", "eta_times_lambda_max"}
                         (two-layer only; None for the CNN)
-    predicted          {"fixed_eta": {...}, "du_eta": {...}} each {"eta", "t_star",
+    predicted          {"fixed_eta": {...}, "du_eta": {...}} ("fixed_eta": the eta the unit ran with,
+                        spec.eta or, under eta_scaling "inverse_m", eta * max(ms)/m) each {"eta", "t_star",
                         "t_star_upper", "tol", "c1", "L0_bound", "t_star_measured_L0" (t* with the
                         measured L(0) in place of the Markov bound)} in iterations (tol and L0_bound
                         are sum losses; V_bar stands for V); a regime is None where eta * lambda0

@@ -25,6 +25,7 @@ TRAIN_LOSSES = ("sum_squares", "mean_squares", "cross_entropy")
 BASELINES = ("magnitude", "random")
 TARGETS = ("labels", "dense")
 THRESHOLD_LOSSES = ("sum", "mean")
+ETA_SCALINGS = ("fixed", "inverse_m")
 EARLYBIRD_COMPARES = ("newest_vs_all", "consecutive")  # ebtheory.prune.earlybird.COMPARES
 CNN_EARLYBIRD_RATIO = 0.5  # the auto ratio p of the CNN's BN channel masks (You et al. use 0.3-0.7)
 MIN_MS = 4
@@ -55,7 +56,12 @@ class ExperimentSpec:
     cnn_widths: tuple[int, ...] = _f((16, 32), "channel widths of the residual CNN stages")
     optimizer: str = _f("gd", f"pre-training optimiser, one of {OPTIMIZERS}")
     train_loss: str = _f("sum_squares", f"pre-training loss, one of {TRAIN_LOSSES}")
-    eta: float = _f(0.01, "pre-training step size eta")
+    eta: float = _f(0.01, "pre-training step size eta (at the largest m when eta_scaling is 'inverse_m')")
+    eta_scaling: str = _f(
+        "fixed", "step size across m: 'fixed' (the same eta for every m: the regime of the log m claim, "
+        "THEORY.md 5.2) or 'inverse_m' (eta * max(ms) / m for pre-training and fine-tuning: a fixed "
+        "per-example step, i.e. the mean loss at a fixed learning rate, the usual practice)"
+    )
     batch_size: int = _f(0, "mini-batch size for sgd (0 = full batch)")
     momentum: float = _f(0.0, "momentum of the optimiser")
     checkpoints: tuple[int, ...] = _f((0, 1, 3, 10, 30, 100), "pre-training iterations t, ascending, from 0")
@@ -140,6 +146,7 @@ def validate(spec: ExperimentSpec) -> None:
     _require(spec.kappa > 0 and math.isfinite(spec.kappa), "kappa", spec.kappa, "a finite number > 0")
     _require(spec.eta > 0 and math.isfinite(spec.eta), "eta", spec.eta, "a finite number > 0")
     _require(spec.finetune_eta > 0, "finetune_eta", spec.finetune_eta, "> 0")
+    _require(spec.eta_scaling in ETA_SCALINGS, "eta_scaling", spec.eta_scaling, f"one of {ETA_SCALINGS}")
     _require(spec.batch_size >= 0, "batch_size", spec.batch_size, ">= 0")
     _require(0 <= spec.momentum < 1, "momentum", spec.momentum, "in [0, 1)")
     _require(spec.k >= 1, "k", spec.k, ">= 1")
@@ -179,6 +186,13 @@ def _validate_earlybird(spec: ExperimentSpec) -> None:
     _require(spec.earlybird_bn_l1 == 0 or spec.model == "cnn", "earlybird_bn_l1", spec.earlybird_bn_l1,
              "0 unless model='cnn' (the two-layer nets have no BatchNorm)")
     _require(spec.imp_rounds >= 1, "imp_rounds", spec.imp_rounds, ">= 1")
+
+
+def step_size(spec: ExperimentSpec, m: int, finetune: bool = False) -> float:
+    """The step size a unit of size m runs with: eta (or finetune_eta), times max(ms)/m under
+    eta_scaling 'inverse_m' (so every m takes the same per-example step)."""
+    base = spec.finetune_eta if finetune else spec.eta
+    return base * max(spec.ms) / m if spec.eta_scaling == "inverse_m" else base
 
 
 def earlybird_times(spec: ExperimentSpec) -> tuple[int, ...]:

@@ -54,7 +54,7 @@ import torch
 from torch import nn
 
 from verify import rows
-from verify.spec import ExperimentSpec, earlybird_times
+from verify.spec import ExperimentSpec, earlybird_times, step_size
 
 if TYPE_CHECKING:
     from ebtheory.prune.earlybird import EarlyBirdDetector
@@ -107,12 +107,12 @@ def build_model(spec: ExperimentSpec, data: UnitData, seed: int) -> nn.Module:
     return ResidualCNN(channels, data.num_classes, data.input_shape[-1], widths=spec.cnn_widths, seed=seed)
 
 
-def train_config(spec: ExperimentSpec, seed: int, finetune: bool = False):
-    """TrainConfig of pre-training (or fine-tuning, with finetune_eta)."""
+def train_config(spec: ExperimentSpec, m: int, seed: int, finetune: bool = False):
+    """TrainConfig of pre-training (or fine-tuning, with finetune_eta) at dataset size m (verify.spec.step_size)."""
     from ebtheory.train import TrainConfig
 
     return TrainConfig(
-        optimizer=spec.optimizer, lr=spec.finetune_eta if finetune else spec.eta, loss=spec.train_loss,
+        optimizer=spec.optimizer, lr=step_size(spec, m, finetune), loss=spec.train_loss,
         batch_size=(spec.batch_size or None) if spec.optimizer == "sgd" else None,
         momentum=spec.momentum, seed=seed,
     )
@@ -147,7 +147,7 @@ def _finetuned(spec: ExperimentSpec, subnet: nn.Module, data: UnitData, seed: in
         return None
     tuned = copy.deepcopy(subnet)
     fine_tune(tuned, data.X.to(device), data.Y.to(device), spec.finetune_steps,
-              train_config(spec, seed, finetune=True), device=device)
+              train_config(spec, data.X.shape[0], seed, finetune=True), device=device)
     return network_numbers(tuned, data, device)
 
 
@@ -316,7 +316,7 @@ def imp_ticket(spec: ExperimentSpec, data: UnitData, seed: int, weights: int, bu
     model = build_model(spec, data, seed)
     chosen = prunable_parameters(model) if spec.model == "cnn" else [(model, "input_weights")]
     parts = split_budget(budget, spec.imp_rounds + 1)
-    config = train_config(spec, seed)
+    config = train_config(spec, data.X.shape[0], seed)
     trainers = iter([trainer_from_config(data.X, _train_targets(spec, data), config, s, device) for s in parts])
     result = iterative_magnitude_pruning(
         model, lambda net, checkpoints, callback: next(trainers)(net, checkpoints, callback),
@@ -446,25 +446,27 @@ def unit_constants(spec: ExperimentSpec, data: UnitData, spreads: dict[int, floa
     """(constants, predicted t*) of a two-layer unit; see verify.rows for the fields.
 
     V_bar is the largest atom spread measured on the checkpoint grid (THEORY.md 4: a bound on V along
-    training). The fixed-eta prediction uses the spec's eta; "du_eta" uses eta = lambda0 / m^2.
+    training). The "fixed_eta" prediction uses the eta this unit ran with (verify.spec.step_size: the
+    spec's eta, or eta * max(ms)/m under eta_scaling 'inverse_m'); "du_eta" uses eta = lambda0 / m^2.
     """
     from ebtheory.constants import lambda0 as gram_spectrum
     from ebtheory.symbolic import BoundInputs, evaluate_bound, threshold_from_constants
 
     m, C = data.X.shape[0], data.num_classes
+    eta_run = step_size(spec, m)
     spectrum = gram_spectrum(data.X.double())
     lam0, lam_max = float(spectrum.lambda_min), float(spectrum.lambda_max)
     y_norm2 = float(data.Y.double().square().sum())
     V_bar = max(spreads.values())
     constants = {
         "lambda0": lam0, "lambda_max": lam_max, "V0": spreads[0], "V_bar": V_bar, "L0_sum": L0,
-        "y_norm2": y_norm2, "eta": spec.eta, "width": spec.width, "kappa": spec.kappa,
-        "eta_times_lambda_max": spec.eta * lam_max,
+        "y_norm2": y_norm2, "eta": eta_run, "width": spec.width, "kappa": spec.kappa,
+        "eta_times_lambda_max": eta_run * lam_max,
     }
     if not lam0 > 0:
         return constants, None
     predicted = {}
-    for regime, eta in (("fixed_eta", spec.eta), ("du_eta", lam0 / m**2)):
+    for regime, eta in (("fixed_eta", eta_run), ("du_eta", lam0 / m**2)):
         if not 0 < eta * lam0 < 2:
             predicted[regime] = None
             continue
@@ -514,7 +516,7 @@ def run_unit(spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str 
         rows.write_point(run_dir, {"m": m, "seed": seed, "t": t, "k": spec.k, "dense": dense, **values})
 
     result = train_with_checkpoints(
-        model, data.X, _train_targets(spec, data), train_config(spec, seed),
+        model, data.X, _train_targets(spec, data), train_config(spec, m, seed),
         sorted(point_times | mask_times), device=target_device, on_checkpoint=on_checkpoint, keep_states=False,
         loss_every=1 if spec.optimizer == "gd" else max(spec.checkpoints), penalty=_bn_penalty(spec),
     )
