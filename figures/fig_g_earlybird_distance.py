@@ -54,7 +54,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
             status = f"detected at t = {detection:g}"
         else:
             status = "not detected" if detection is None else f"detected at t = {detection:g} (off grid)"
-        ax.set_title(f"m = {m}, seed {record['seed']}: {status}", fontsize=9)
+        ax.set_title(f"m = {m}, seed {record['seed']}\n{status}", fontsize=9)
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="normalised mask distance")
     fig.suptitle("Early-Bird mask distances between pre-training checkpoints")
     return save_figure(fig, out_dir, NAME)
