@@ -110,3 +110,18 @@ def test_lemma_a_check_against_the_formula(dense_loss, spread, k, eps):
     assert inside["ratio"] == pytest.approx(0.5) if bound > 0 else inside["ratio"] is None
     outside = lemma_a_check(dense_loss, spread, k, eps, measured=1.01 * bound + 1e-6, null_loss=0.5 * bound)
     assert not outside["held"] and outside["vacuous"]
+
+
+def test_thresholds_at_the_last_checkpoint_are_flagged_as_censored(tmp_path):
+    # Checkpoints stop at 100 while the planted curves decay with tau >= 92: no plateau for the
+    # largest m within the grid, so (a) lands on t_max for them and the report must say so.
+    short = ExperimentSpec(name="short", ms=MS, checkpoints=tuple(range(0, 101, 10)), rel_tol=0.05)
+    report = build_report(_planted_run(tmp_path, spec=short))
+    relative = report["thresholds"]["gfs_labels/relative"]
+    expected = sum(
+        threshold_relative(short.checkpoints, [_curve(m, s, t) for t in short.checkpoints], 0.05) == 100
+        for m in MS for s in short.seeds
+    )
+    assert expected > 0 and relative["censored"] == expected and relative["t_max"] == 100
+    assert sum(row["at_t_max"] for row in relative["per_m"]) == expected
+    assert "censored" in format_report(report)

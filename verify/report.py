@@ -73,6 +73,7 @@ def _predicted_per_m(run: RunRecord, regime: str) -> dict[int, float | None]:
 def threshold_verdict(run: RunRecord) -> dict[str, dict]:
     """Per GFS subnet and definition: the log-m fit and the per-m empirical vs predicted t*."""
     predicted = {regime: _predicted_per_m(run, regime) for regime in ("fixed_eta", "du_eta")}
+    t_max = max(int(t) for t in run.spec["checkpoints"])
     out: dict[str, dict] = {}
     for subnet in GFS_SUBNETS:
         if not any(_entry(p, subnet) for p in run.points):
@@ -84,7 +85,10 @@ def threshold_verdict(run: RunRecord) -> dict[str, dict]:
             for m, values in sorted(thresholds.items()):
                 empirical = _mean(values)
                 row: dict[str, Any] = {"m": m, "t_hat": empirical, "reached": sum(v is not None for v in values),
-                                       "seeds": len(values)}
+                                       "seeds": len(values),
+                                       # t_hat* at the longest pre-training: censored, the loss was still
+                                       # falling (a) or first got there (b) at the grid's end
+                                       "at_t_max": sum(v == t_max for v in values if v is not None)}
                 for regime, values_by_m in predicted.items():
                     t_star = values_by_m.get(m)
                     row[f"t_star_{regime}"] = t_star
@@ -92,7 +96,9 @@ def threshold_verdict(run: RunRecord) -> dict[str, dict]:
                         t_star / empirical if t_star is not None and empirical else None
                     )
                 per_m.append(row)
-            out[f"{subnet}/{definition}"] = {"fit": None if fit is None else fit.to_dict(), "per_m": per_m}
+            censored = sum(row["at_t_max"] for row in per_m)
+            out[f"{subnet}/{definition}"] = {"fit": None if fit is None else fit.to_dict(), "per_m": per_m,
+                                             "censored": censored, "t_max": t_max}
     return out
 
 
@@ -264,10 +270,14 @@ def format_report(report: dict[str, Any]) -> str:
                      f"t_hat* = {_fmt(fit['alpha'])} + {_fmt(fit['beta'])} ln m, "
                      f"{int(fit['level'] * 100)}% CI on beta [{_fmt(fit['beta_low'])}, {_fmt(fit['beta_high'])}], "
                      f"beta > 0: {_fmt(fit['beta_positive'])}")]
+        if value.get("censored"):
+            lines.append(f"  caution: {value['censored']} (m, seed) thresholds sit at the last checkpoint "
+                         f"t = {value['t_max']}: censored (no plateau within the grid), the fit is not reliable")
         lines += _table(
-            ["m", "reached", "t_hat* (iters)", "t* fixed eta", "pred/emp", "t* eta=lambda0/m^2", "pred/emp"],
-            [[r["m"], f"{r['reached']}/{r['seeds']}", r["t_hat"], r["t_star_fixed_eta"], r["ratio_fixed_eta"],
-              r["t_star_du_eta"], r["ratio_du_eta"]] for r in value["per_m"]],
+            ["m", "reached", "at t_max", "t_hat* (iters)", "t* fixed eta", "pred/emp", "t* eta=lambda0/m^2",
+             "pred/emp"],
+            [[r["m"], f"{r['reached']}/{r['seeds']}", r.get("at_t_max", 0), r["t_hat"], r["t_star_fixed_eta"],
+              r["ratio_fixed_eta"], r["t_star_du_eta"], r["ratio_du_eta"]] for r in value["per_m"]],
         )
     if report["baselines"]:
         base = report["baselines"]
