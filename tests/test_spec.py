@@ -16,7 +16,7 @@ from verify.spec import ExperimentSpec, log_checkpoints, run_dir_name, spec_from
 PINNED_HASHES = {
     "tiny": "367e52bfb91a",
     "quick": "2b03a6102985",
-    "fashion": "a3b7a34a1a8c",
+    "fashion": "1d82d0f51c5a",
     "mnist-paper": "ead6784cc85d",
     "cnn": "033c55d41b68",
 }
