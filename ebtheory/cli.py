@@ -49,8 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args))
-    except ValueError as error:
-        sys.stderr.write(f"ebtheory {args.command}: error: {error}\n")
+    except (ValueError, OSError) as error:
+        # Bad input (ValueError) or a missing / unreadable file (OSError): one line, exit 2.
+        message = " ".join(str(error).split())
+        sys.stderr.write(f"ebtheory {args.command}: error: {message}\n")
         return 2
 
 
