@@ -71,7 +71,10 @@ class ExperimentSpec:
     targets: tuple[str, ...] = _f(TARGETS, f"GFS targets, subset of {TARGETS}")
     baselines: tuple[str, ...] = _f(BASELINES, f"baselines at the same k, subset of {BASELINES}")
     finetune_steps: int = _f(0, "fine-tuning steps after pruning (0 = none)")
-    finetune_eta: float = _f(0.01, "fine-tuning step size (same loss and optimiser as pre-training)")
+    finetune_eta: float = _f(
+        0.01, "fine-tuning step size (same loss and optimiser as pre-training); 0 = auto (two-layer only): "
+        "1/lambda_max of each subnetwork's own Gauss-Newton matrix (verify.unit.finetune_step)"
+    )
     eps: float = _f(0.5, "Young's-inequality eps of Lemma A, in (0, 1)")
     delta: float = _f(0.1, "failure probability delta of the predicted t*")
     rel_tol: float = _f(0.05, "threshold (a): first t with pruned loss <= (1 + rel_tol) * plateau")
@@ -145,7 +148,8 @@ def validate(spec: ExperimentSpec) -> None:
     _require(spec.width >= 1, "width", spec.width, ">= 1")
     _require(spec.kappa > 0 and math.isfinite(spec.kappa), "kappa", spec.kappa, "a finite number > 0")
     _require(spec.eta > 0 and math.isfinite(spec.eta), "eta", spec.eta, "a finite number > 0")
-    _require(spec.finetune_eta > 0, "finetune_eta", spec.finetune_eta, "> 0")
+    _require(spec.finetune_eta > 0 or (spec.finetune_eta == 0 and spec.model != "cnn"), "finetune_eta",
+             spec.finetune_eta, "> 0, or 0 (auto) for the two-layer models")
     _require(spec.eta_scaling in ETA_SCALINGS, "eta_scaling", spec.eta_scaling, f"one of {ETA_SCALINGS}")
     _require(spec.batch_size >= 0, "batch_size", spec.batch_size, ">= 0")
     _require(0 <= spec.momentum < 1, "momentum", spec.momentum, "in [0, 1)")

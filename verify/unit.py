@@ -107,12 +107,13 @@ def build_model(spec: ExperimentSpec, data: UnitData, seed: int) -> nn.Module:
     return ResidualCNN(channels, data.num_classes, data.input_shape[-1], widths=spec.cnn_widths, seed=seed)
 
 
-def train_config(spec: ExperimentSpec, m: int, seed: int, finetune: bool = False):
-    """TrainConfig of pre-training (or fine-tuning, with finetune_eta) at dataset size m (verify.spec.step_size)."""
+def train_config(spec: ExperimentSpec, m: int, seed: int, finetune: bool = False, lr: float | None = None):
+    """TrainConfig of pre-training (or fine-tuning) at dataset size m; the step is `lr` when given, else
+    verify.spec.step_size (eta or finetune_eta)."""
     from ebtheory.train import TrainConfig
 
     return TrainConfig(
-        optimizer=spec.optimizer, lr=step_size(spec, m, finetune), loss=spec.train_loss,
+        optimizer=spec.optimizer, lr=step_size(spec, m, finetune) if lr is None else lr, loss=spec.train_loss,
         batch_size=(spec.batch_size or None) if spec.optimizer == "sgd" else None,
         momentum=spec.momentum, seed=seed,
     )
@@ -140,14 +141,34 @@ def network_numbers(model: nn.Module, data: UnitData, device: torch.device) -> d
     }
 
 
+def finetune_step(spec: ExperimentSpec, subnet: nn.Module, data: UnitData) -> float:
+    """The fine-tuning step: spec.finetune_eta (verify.spec.step_size), or with finetune_eta = 0 (auto,
+    two-layer subnetworks) 1/lambda_max of the subnetwork's sum-loss Gauss-Newton matrix J J^T, half
+    its GD stability limit 2/lambda_max, so every subnetwork (GFS, magnitude, random, tickets) gets a
+    step that suits its own scale. Both layers train, so lambda_max <= lambda_max(first-layer NTK)
+    + ||H_S||_2^2 (the readout's Gram H_S H_S^T); the bound makes the step at most 1/lambda_max."""
+    if spec.finetune_eta > 0:
+        return step_size(spec, data.X.shape[0], finetune=True)
+    from ebtheory.constants.ntk import two_layer_ntk_lambda_max
+
+    with torch.no_grad():
+        X = data.X.to(subnet.input_weights.device, subnet.input_weights.dtype)
+        hidden = subnet.hidden(X).double()
+        readout = float(torch.linalg.matrix_norm(hidden, ord=2)) ** 2
+        first_layer = two_layer_ntk_lambda_max(X.cpu(), subnet.input_weights.cpu(), subnet.readout()[0].cpu())
+    # A zero Gauss-Newton matrix means every chosen neuron is dead on X: all gradients vanish and any
+    # step leaves the subnetwork unchanged.
+    return 1.0 / (first_layer + readout) if first_layer + readout > 0 else 1.0
+
+
 def _finetuned(spec: ExperimentSpec, subnet: nn.Module, data: UnitData, seed: int, device: torch.device) -> dict | None:
     from ebtheory.train import fine_tune
 
     if spec.finetune_steps == 0:
         return None
     tuned = copy.deepcopy(subnet)
-    fine_tune(tuned, data.X.to(device), data.Y.to(device), spec.finetune_steps,
-              train_config(spec, data.X.shape[0], seed, finetune=True), device=device)
+    config = train_config(spec, data.X.shape[0], seed, finetune=True, lr=finetune_step(spec, subnet, data))
+    fine_tune(tuned, data.X.to(device), data.Y.to(device), spec.finetune_steps, config, device=device)
     return network_numbers(tuned, data, device)
 
 

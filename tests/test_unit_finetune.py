@@ -1,0 +1,50 @@
+"""The automatic fine-tuning step of a subnetwork: between 1/(2 lambda_max) and 1/lambda_max of its
+Gauss-Newton matrix J J^T over both trained layers, checked against the torch.func empirical NTK."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ebtheory.constants import empirical_ntk_gram
+from ebtheory.prune.gfs import pruned_two_layer
+from verify import unit
+from verify.presets import TINY
+from verify.spec import ExperimentSpec
+
+
+@settings(max_examples=15)
+@given(seed=st.integers(0, 10_000), m=st.integers(3, 12), n=st.integers(2, 8), k=st.integers(1, 6))
+def test_auto_step_is_within_a_factor_two_of_the_stability_scale(seed: int, m: int, n: int, k: int) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    d, classes = 5, 3
+    X = torch.randn(m, d, generator=generator, dtype=torch.float64)
+    X = X / X.norm(dim=1, keepdim=True)
+    W1 = torch.randn(n, d, generator=generator, dtype=torch.float64)
+    W2 = torch.randn(n, classes, generator=generator, dtype=torch.float64) / n**0.5
+    counts = torch.bincount(torch.randint(0, n, (k,), generator=generator), minlength=n)
+    subnet = pruned_two_layer(W1, W2, counts)
+    labels = torch.zeros(m, dtype=torch.long)
+    data = unit.UnitData(X=X, Y=torch.zeros(m, classes, dtype=torch.float64), y=labels, X_test=X, y_test=labels,
+                         num_classes=classes, input_shape=(d,))
+    step = unit.finetune_step(dataclasses.replace(TINY, finetune_eta=0.0), subnet, data)
+    gauss_newton = empirical_ntk_gram(subnet, X, outputs="full")
+    lambda_max = float(np.linalg.eigvalsh(gauss_newton)[-1])
+    if lambda_max == 0:  # every chosen neuron dead on X: no gradient, any finite step
+        assert np.isfinite(step) and step > 0
+        return
+    assert 1 / (2 * lambda_max) * (1 - 1e-9) <= step <= 1 / lambda_max * (1 + 1e-9)
+
+
+def test_explicit_step_is_used_and_cnn_needs_one() -> None:
+    spec = dataclasses.replace(TINY, finetune_eta=0.03)
+    data = unit.UnitData(X=torch.zeros(16, 2), Y=None, y=None, X_test=None, y_test=None, num_classes=2,
+                         input_shape=(2,))
+    assert unit.finetune_step(spec, None, data) == 0.03
+    with pytest.raises(ValueError, match="finetune_eta"):
+        ExperimentSpec(model="cnn", finetune_eta=0.0)
