@@ -257,7 +257,7 @@ def test_cnn_unit_records_bn_channel_masks_and_the_l1_penalty_moves_them(tmp_pat
 def test_cnn_earlybird_ticket_is_the_net_without_the_unkept_channels():
     """Masking bn1's scale and shift equals deleting the channel's conv2 input slice (slow twin)."""
     spec = dataclasses.replace(TINY, model="cnn", cnn_widths=(4, 6), optimizer="sgd", batch_size=8,
-                               train_loss="cross_entropy", targets=("labels",), baselines=())
+                               train_loss="cross_entropy", targets=("labels",), baselines=(), finetune_eta=0.01)
     data = unit.load_unit_data(spec, 16, 0)
     model = unit.build_model(spec, data, 0).eval()
     with torch.no_grad():
