@@ -108,3 +108,18 @@ def test_duplicate_inputs_are_rejected():
     X = torch.cat([X, X[:1]])
     with pytest.raises(ValueError, match="duplicate inputs"):
         estimate_constants(X, torch.ones(11, 1), EstimateConfig(width=16, steps=5, k=4))
+
+
+@pytest.mark.skipif(
+    not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
+    reason="Debian's dataset-fashion-mnist is not installed (CI installs it)",
+)
+def test_estimate_runs_on_debian_fashion_mnist():
+    buffer = io.StringIO()
+    argv = ["estimate", "--data", "fashion-mnist", "--m", "60", "--width", "64", "--steps", "20", "--k", "16",
+            "--json"]
+    with contextlib.redirect_stdout(buffer):
+        assert cli.main(argv) == 0
+    result = json.loads(buffer.getvalue())
+    assert REQUIRED_KEYS <= set(result)
+    assert result["m"] == 60 and result["C"] == 10 and 0 < result["lambda0"] < result["lambda_max"]
