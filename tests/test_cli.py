@@ -63,3 +63,23 @@ def test_run_prints_the_verdict_and_writes_the_figures(tmp_path: Path, capsys) -
     run_dir = out.strip().splitlines()[-1].split("run dir:")[1].strip()
     code, again, _ = run_cli(["report", run_dir], capsys)
     assert code == 0 and again.strip() in out
+
+
+RECORDED = sorted(Path(__file__).resolve().parents[1].joinpath("verify", "results").glob("*/spec.json"))
+
+
+@pytest.mark.parametrize("spec_file", RECORDED, ids=[p.parent.name for p in RECORDED])
+def test_recorded_runs_regenerate_their_report_and_figures(spec_file: Path, tmp_path: Path, capsys) -> None:
+    """The README's tables and figures come from these recorded rows, by one command each."""
+    run_dir = str(spec_file.parent)
+    code, out, err = run_cli(["report", run_dir], capsys)
+    assert code == 0, err
+    assert "units 12/12" in out and "held everywhere" in out
+    code, _, err = run_cli(["figures", run_dir, "--out", str(tmp_path), "--only", "a,b"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "fig_a_pruned_vs_pretraining.png").stat().st_size > 1000
+    assert (tmp_path / "fig_b_threshold_vs_m.pdf").stat().st_size > 1000
+
+
+def test_there_are_recorded_runs() -> None:
+    assert len(RECORDED) >= 2
