@@ -51,7 +51,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
     ts = sorted({p["t"] for p in run.points})
     predicted = mean_per_m(predicted_thresholds(run, "fixed_eta"))
     beyond = {m: t for m, t in predicted.items() if t > max(ts)}
-    fig, axes = plt.subplots(len(METRICS), len(subnets), figsize=(5.0 * len(subnets), 7.0),
+    fig, axes = plt.subplots(len(METRICS), len(subnets), figsize=(5.6 * len(subnets), 7.0), gridspec_kw={"wspace": 0.32},
                              squeeze=False, sharex=True)
     for col, subnet in enumerate(subnets):
         empirical = mean_per_m(empirical_thresholds(run, subnet, "relative"))
