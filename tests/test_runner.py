@@ -119,3 +119,43 @@ def test_killed_run_resumes_with_every_point_once_and_identical(tmp_path):
     assert all((points_dir / name).stat().st_ino == ino for name, ino in inodes.items()), "a finished point was rewritten"
     assert after == reference
     assert not list(points_dir.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_killing_the_sweep_process_ends_its_workers(tmp_path):
+    """`kill` of `ebtheory run --jobs 2` (the parent only, not its group) stops the units too."""
+    command = [sys.executable, "-m", "ebtheory.cli", "run", "tiny", "--out", str(tmp_path), "--device", "cpu",
+               "--jobs", "2", "--no-progress", "--no-figures"]
+    sweep = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(tmp_path.glob(f"*/{rows.POINTS_DIR}/*.json")):
+        time.sleep(0.05)
+    workers = _children(sweep.pid)
+    assert workers, "the sweep started no worker processes"
+    sweep.kill()
+    sweep.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers), "workers outlived the killed sweep"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cmdline = (status.parent / "cmdline").read_bytes() if int(fields[1]) == pid else b""
+        if b"spawn_main" in cmdline:  # the pool's workers (not the resource tracker)
+            found.append(int(status.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"

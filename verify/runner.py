@@ -18,6 +18,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -67,12 +69,24 @@ def _count_points(run_dir: Path) -> int:
     return sum(1 for _ in directory.glob("*.json")) if directory.is_dir() else 0
 
 
+def _exit_when_orphaned(parent: int, poll_s: float = 0.5) -> None:
+    """Exit this worker process as soon as its parent `parent` is gone (it is re-parented)."""
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    os._exit(1)
+
+
 def _run_in_worker(
     unit_fn: UnitFunction, spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str, threads: int
 ) -> tuple[int, int]:
-    """Worker entry point: pin the torch thread count, then run the unit."""
+    """Worker entry point: pin the torch thread count, then run the unit.
+
+    A watchdog ends the worker when the sweep process that started it dies (a killed `ebtheory run`
+    must not leave units computing in the background); rows are atomic, so nothing finished is lost."""
     import torch
 
+    parent = os.getppid()
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
     torch.set_num_threads(threads)
     unit_fn(spec, m, seed, run_dir, device)
     return m, seed
