@@ -270,7 +270,7 @@ def test_cnn_earlybird_ticket_is_the_net_without_the_unkept_channels():
     with torch.no_grad():
         for block, part in zip(reference.blocks, mask.split([4, 6])):
             block.conv2.weight[:, ~part] = 0
-    expected = unit.network_numbers(reference, data, torch.device("cpu"))
+    expected = unit.network_numbers(spec, reference, data, torch.device("cpu"))
     assert tickets["earlybird"]["pruned"] == pytest.approx(expected)
     assert tickets["kept_per_block"] == [int(p.sum()) for p in mask.split([4, 6])]
 

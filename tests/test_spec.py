@@ -18,7 +18,7 @@ PINNED_HASHES = {
     "quick": "c0041dc73335",
     "fashion": "45d1f361f716",
     "mnist-paper": "ead6784cc85d",
-    "cnn": "3bf76c4a8c13",
+    "cnn": "8e186373a434",
 }
 
 

@@ -30,7 +30,9 @@ Point row (kind "point"), one per (m, seed, t):
                   "gfs_dense" (GFS against the dense network's own output at t), "magnitude",
                   "random" (baselines at the same k). Each entry:
                     target            "labels" or "dense": what the selection was fitted to
-                    train_loss_sum    sum loss of the subnetwork against the LABELS
+                    train_loss_sum    sum loss of the subnetwork against the LABELS (squared loss
+                                      1/2||u - Y||^2; summed cross-entropy when spec.train_loss is
+                                      "cross_entropy", as for the CNN; the same for "dense")
                     train_loss_mean   the same, per example
                     train_acc, test_acc
                     target_loss_sum   sum loss against its own target (equals train_loss_sum for

@@ -127,13 +127,20 @@ def _accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> float:
     return float((outputs.argmax(dim=1).cpu() == labels.cpu()).double().mean()) if labels.numel() else 0.0
 
 
-def network_numbers(model: nn.Module, data: UnitData, device: torch.device) -> dict:
-    """Sum and per-example squared loss against the one-hot labels, train and test accuracy."""
+def network_numbers(spec: ExperimentSpec, model: nn.Module, data: UnitData, device: torch.device) -> dict:
+    """Sum and per-example training loss against the labels, train and test accuracy.
+
+    The loss is the squared loss 1/2 ||u - Y||^2 against the one-hot labels (THEORY.md 1), or the
+    summed cross-entropy when the spec pre-trains with cross_entropy (the CNN): thresholds are read
+    off the loss the network is trained on."""
     model.eval()
     with torch.no_grad():
         train_out = model(data.X.to(device))
         test_out = model(data.X_test.to(device))
-    loss = _sum_loss(train_out, data.Y.to(device))
+    if spec.train_loss == "cross_entropy":
+        loss = float(torch.nn.functional.cross_entropy(train_out.double(), data.y.to(device), reduction="sum"))
+    else:
+        loss = _sum_loss(train_out, data.Y.to(device))
     m = data.X.shape[0]
     return {
         "train_loss_sum": loss, "train_loss_mean": loss / m,
@@ -169,7 +176,7 @@ def _finetuned(spec: ExperimentSpec, subnet: nn.Module, data: UnitData, seed: in
     tuned = copy.deepcopy(subnet)
     config = train_config(spec, data.X.shape[0], seed, finetune=True, lr=finetune_step(spec, subnet, data))
     fine_tune(tuned, data.X.to(device), data.Y.to(device), spec.finetune_steps, config, device=device)
-    return network_numbers(tuned, data, device)
+    return network_numbers(spec, tuned, data, device)
 
 
 def lemma_a_check(dense_loss: float, spread: float, k: int, eps: float, measured: float, null_loss: float) -> dict:
@@ -237,7 +244,7 @@ def observe_earlybird(spec: ExperimentSpec, trace: EarlyBirdTrace, t: int, model
 
 def _ticket_entry(spec: ExperimentSpec, subnet: nn.Module, data: UnitData, seed: int, device: torch.device,
                   neurons: int, params: int, iterations: list[int]) -> dict:
-    pruned = network_numbers(subnet, data, device)
+    pruned = network_numbers(spec, subnet, data, device)
     tuned = _finetuned(spec, subnet, data, seed, device)
     final = tuned if tuned is not None else pruned
     return {"neurons": neurons, "params": params, "iterations": iterations, "total_iterations": sum(iterations),
@@ -343,7 +350,7 @@ def imp_ticket(spec: ExperimentSpec, data: UnitData, seed: int, weights: int, bu
         model, lambda net, checkpoints, callback: next(trainers)(net, checkpoints, callback),
         target_remaining=weights, rounds=spec.imp_rounds, rewind_iteration=0, parameters=chosen,
     )
-    numbers = network_numbers(model, data, device)
+    numbers = network_numbers(spec, model, data, device)
     rows_of = [mask for (module, _), mask in zip(chosen, result.masks)
                if spec.model != "cnn" or any(module is block.conv1 for block in model.blocks)]
     neurons = sum(int(mask.reshape(mask.shape[0], -1).any(dim=1).sum()) for mask in rows_of)
@@ -398,7 +405,7 @@ def two_layer_point(spec: ExperimentSpec, model: nn.Module, data: UnitData, seed
     def record(name: str, target_name: str, counts: torch.Tensor, curve: list[float] | None,
                lemma_target: torch.Tensor | None) -> None:
         subnet = pruned_two_layer(W1, W2.to(W1.dtype), counts.cpu()).to(device)
-        numbers = network_numbers(subnet, data, device)
+        numbers = network_numbers(spec, subnet, data, device)
         target = Y if target_name == "labels" else dense_out
         with torch.no_grad():
             target_loss = _sum_loss(subnet(X), target)
@@ -452,7 +459,7 @@ def cnn_point(spec: ExperimentSpec, model: nn.Module, data: UnitData, seed: int,
                 target, loss = model(X).detach(), "squared"
         result = layerwise_gfs(model, X, target, spec.k, loss=loss, replacement=spec.replacement, seed=seed)
         subnet = result.model.to(device)
-        numbers = network_numbers(subnet, data, device)
+        numbers = network_numbers(spec, subnet, data, device)
         subnets[f"gfs_{target_name}"] = {
             "target": target_name, **numbers, "target_loss_sum": None,
             "distinct": int(sum(result.widths_after.values())), "loss_curve_sum": None, "lemma_a": None,
@@ -530,7 +537,7 @@ def run_unit(spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str 
         if t in done:
             spreads[t] = rows.read_json(Path(run_dir) / rows.POINTS_DIR / rows.point_filename(m, seed, t))["V"]
             return
-        dense = network_numbers(current, data, target_device)
+        dense = network_numbers(spec, current, data, target_device)
         values = point_fn(spec, current, data, seed, t, target_device)
         if values["V"] is not None:
             spreads[t] = values["V"]
