@@ -74,7 +74,7 @@ def test_recorded_runs_regenerate_their_report_and_figures(spec_file: Path, tmp_
     run_dir = str(spec_file.parent)
     code, out, err = run_cli(["report", run_dir], capsys)
     assert code == 0, err
-    assert "units 12/12" in out and "held everywhere" in out
+    assert "units 12/12" in out and "threshold gfs_labels/relative" in out
     code, _, err = run_cli(["figures", run_dir, "--out", str(tmp_path), "--only", "a,b"], capsys)
     assert code == 0, err
     assert (tmp_path / "fig_a_pruned_vs_pretraining.png").stat().st_size > 1000
