@@ -7,16 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ebtheory.cli import COMMANDS, main
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = int(exit_.code)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from cli_helpers import run_cli
+from ebtheory.cli import COMMANDS
 
 
 @pytest.mark.parametrize(

@@ -11,18 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cli_helpers import run_cli
 from ebtheory.cli import main
 
 BASE = ["bound", "--m", "1000", "--k", "50", "--eta", "0.5", "--lambda0", "0.01", "--delta", "0.1", "--V", "100"]
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = int(exit_.code)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_json_keys_and_values(capsys: pytest.CaptureFixture[str]) -> None:
