@@ -101,7 +101,8 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
         ax.grid(True, alpha=0.3)
         if len(series) > 1:
             ax.legend(fontsize=7)
-    fig.suptitle(f"Measured constants against m ({run.spec.get('dataset')}, eta = {run.spec.get('eta')}, "
+    scaling = " x max(m)/m" if run.spec.get("eta_scaling") == "inverse_m" else ""
+    fig.suptitle(f"Measured constants against m ({run.spec.get('dataset')}, eta = {run.spec.get('eta')}{scaling}, "
                  f"N = {run.spec.get('width')}; mean over seeds, band = +-1 sd)")
     fig.tight_layout()
     return save_figure(fig, out_dir, NAME)
