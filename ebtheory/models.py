@@ -11,7 +11,7 @@ Every constructor is seeded through its own `torch.Generator`; none touches torc
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -170,9 +170,7 @@ class DeepMLP(nn.Module):
         widths = tuple(require_positive_int(f"hidden_widths[{i}]", w) for i, w in enumerate(hidden_widths))
         generator = _generator(seed)
         sizes = (d, *widths, outputs)
-        self.layers = nn.ModuleList(
-            _seeded_linear(sizes[i], sizes[i + 1], generator) for i in range(len(sizes) - 1)
-        )
+        self.layers = nn.ModuleList(_seeded_linear(sizes[i], sizes[i + 1], generator) for i in range(len(sizes) - 1))
 
     @property
     def hidden_widths(self) -> tuple[int, ...]:
@@ -318,8 +316,11 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
         elif isinstance(module, nn.Linear):
             handles.append(module.register_forward_hook(on_linear))
     reference = next(iter(model.parameters()), None)
-    dummy = torch.zeros((1, *shape), dtype=reference.dtype if reference is not None else torch.float32,
-                        device=reference.device if reference is not None else None)
+    dummy = torch.zeros(
+        (1, *shape),
+        dtype=reference.dtype if reference is not None else torch.float32,
+        device=reference.device if reference is not None else None,
+    )
     was_training = model.training
     try:
         model.eval()

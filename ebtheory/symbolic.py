@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 import mpmath
 import numpy as np
@@ -275,7 +276,9 @@ def best_eps(dense_loss_value: float, spread: float, steps: int) -> float:
 
     The bound is strictly convex in eps on (0,1) and tends to +inf at both ends when L > 0, so the
     minimiser is the unique root of its sympy-derived eps-derivative (found by Brent's method)."""
-    loss = require_positive("dense_loss (L > 0 needed: at L = 0 the bound decreases to V/(2k) as eps -> 0)", dense_loss_value)
+    loss = require_positive(
+        "dense_loss (L > 0 needed: at L = 0 the bound decreases to V/(2k) as eps -> 0)", dense_loss_value
+    )
     spread = require_positive("V", spread)
     steps = require_positive_int("k", steps)
     derivative = _lemma_a_eps_derivative()
@@ -400,8 +403,15 @@ class BoundValues:
 
 def _sum_values(inputs: BoundInputs, eps_value: float) -> dict[str, float]:
     return {
-        "m": inputs.m, "C": inputs.C, "k": inputs.k, "eta": inputs.eta, "lambda_0": inputs.lambda0,
-        "delta": inputs.delta, "kappa": inputs.kappa, "epsilon": eps_value, "V": inputs.spread_sum,
+        "m": inputs.m,
+        "C": inputs.C,
+        "k": inputs.k,
+        "eta": inputs.eta,
+        "lambda_0": inputs.lambda0,
+        "delta": inputs.delta,
+        "kappa": inputs.kappa,
+        "epsilon": eps_value,
+        "V": inputs.spread_sum,
         "Y2": inputs.label_norm2,
     }
 

@@ -13,8 +13,8 @@ iterations, t = 0 (the initialisation) .. T.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -42,9 +42,7 @@ class TrainConfig:
         default="sum_squares",
         metadata={"help": "sum_squares 1/2||u-Y||^2, mean_squares (that / m), cross_entropy (mean)"},
     )
-    batch_size: int | None = field(
-        default=None, metadata={"help": "minibatch size for sgd; None (full batch) for gd"}
-    )
+    batch_size: int | None = field(default=None, metadata={"help": "minibatch size for sgd; None (full batch) for gd"})
     momentum: float = field(default=0.0, metadata={"help": "heavy-ball momentum in [0, 1)"})
     weight_decay: float = field(default=0.0, metadata={"help": "L2 coefficient added to the gradient"})
     seed: int = field(default=0, metadata={"help": "seed of the minibatch order"})
@@ -85,7 +83,7 @@ class TrainResult:
 
 
 def select_device(requested: str = "auto") -> torch.device:
-    """"auto" -> cuda when available, else cpu; "cpu", "cuda" or "cuda:<index>" -> that device."""
+    """ "auto" -> cuda when available, else cpu; "cpu", "cuda" or "cuda:<index>" -> that device."""
     if not isinstance(requested, str):
         raise ValueError(f"device must be a string ('auto', 'cpu', 'cuda', 'cuda:<i>'); got {requested!r}")
     if requested == "auto":
@@ -134,14 +132,10 @@ def _check_data(X: torch.Tensor, Y: torch.Tensor, loss: str) -> None:
     if Y.shape[0] != X.shape[0]:
         raise ValueError(f"Y must have one row per example of X ({X.shape[0]}); got Y.shape={tuple(Y.shape)}")
     if loss != "cross_entropy" and not Y.dtype.is_floating_point:
-        raise ValueError(
-            f"loss={loss!r} needs floating-point targets (e.g. one_hot(y)); got Y.dtype={Y.dtype}"
-        )
+        raise ValueError(f"loss={loss!r} needs floating-point targets (e.g. one_hot(y)); got Y.dtype={Y.dtype}")
 
 
-def loss_value(
-    model: nn.Module, X: torch.Tensor, Y: torch.Tensor, loss: str, *, chunk_size: int = 8192
-) -> float:
+def loss_value(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, loss: str, *, chunk_size: int = 8192) -> float:
     """Full-data training loss of `model` in eval mode, without gradients, in `loss`'s units.
 
     sum_squares: 1/2 ||u - Y||^2 summed over all m examples; mean_squares and cross_entropy: per
@@ -255,6 +249,7 @@ def train_with_checkpoints(
 
         steps = tqdm(steps, desc=f"{config.optimizer} lr={config.lr}", unit="it")
     model.train()
+
     def step_forward() -> torch.Tensor:
         if batches is None:
             xb, yb = X, Y
@@ -308,6 +303,4 @@ def fine_tune(
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0; got steps={steps!r}")
-    return train_with_checkpoints(
-        model, X, Y, config, [int(steps)], device=device, keep_states=True, progress=progress
-    )
+    return train_with_checkpoints(model, X, Y, config, [int(steps)], device=device, keep_states=True, progress=progress)

@@ -1,6 +1,6 @@
 """Shared plumbing for the figure scripts: Agg backend, saving PNG + PDF, grouping rows, mean bands.
 
-Every figure reads recorded rows only (verify.rows.load_run); nothing here trains or prunes.
+Every figure reads recorded rows only (ebtheory.verify.rows.load_run); nothing here trains or prunes.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import argparse
 import math
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -93,8 +94,7 @@ def curve_over(
 
 def plot_band(ax, x, mean, low, high, *, label: str, color=None, linestyle="-", marker="o"):
     """One mean line (the only Line2D added) with a shaded +-1 sd band (a PolyCollection)."""
-    (line,) = ax.plot(x, mean, linestyle=linestyle, marker=marker, markersize=3, label=label,
-                      color=color)
+    (line,) = ax.plot(x, mean, linestyle=linestyle, marker=marker, markersize=3, label=label, color=color)
     if len(x) and np.any(high > low):
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     return line
@@ -113,10 +113,9 @@ def symlog_iterations(ax, ts: list[float]) -> None:
         ax.set_xscale("log")
 
 
-def script_main(render: Callable[[Any, Path], list[Path]], description: str,
-                argv: Sequence[str] | None = None) -> int:
+def script_main(render: Callable[[Any, Path], list[Path]], description: str, argv: Sequence[str] | None = None) -> int:
     """`python -m figures.fig_x RUN_DIR --out DIR`: load the run, render, print the paths."""
-    from verify.rows import load_run
+    from ebtheory.verify.rows import load_run
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("run_dir", help="directory of a recorded run (rows written by verify)")
@@ -250,6 +249,13 @@ def earlybird_records(run: Any) -> list[dict]:
             unit = run.unit(m, seed) or {}
             checkpoints = unit.get("checkpoints")
             ts = checkpoints if checkpoints is not None and len(checkpoints) == len(matrix) else range(len(matrix))
-        records.append({"m": m, "seed": seed, "matrix": matrix, "ts": None if ts is None else list(ts),
-                        "detection_t": source.get(EARLYBIRD_DETECTION)})
+        records.append(
+            {
+                "m": m,
+                "seed": seed,
+                "matrix": matrix,
+                "ts": None if ts is None else list(ts),
+                "detection_t": source.get(EARLYBIRD_DETECTION),
+            }
+        )
     return records

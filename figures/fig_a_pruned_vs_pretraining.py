@@ -17,8 +17,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 
-from verify.threshold import empirical_thresholds
-from figures.common import (
+from ebtheory.figures.common import (
     GFS_SUBNETS,
     SUBNET_LABELS,
     FigureSkipped,
@@ -33,6 +32,7 @@ from figures.common import (
     subnets_present,
     symlog_iterations,
 )
+from ebtheory.verify.threshold import empirical_thresholds
 
 NAME = "fig_a_pruned_vs_pretraining"
 METRICS: tuple[tuple[str, str], ...] = (
@@ -42,7 +42,7 @@ METRICS: tuple[tuple[str, str], ...] = (
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (a) from a RunRecord (verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    """Draw figure (a) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
     subnets = subnets_present(run.points, GFS_SUBNETS)
     if not subnets:
         raise FigureSkipped(f"figure (a) needs GFS rows (gfs_labels / gfs_dense); run {run.run_dir} has none")
@@ -51,8 +51,14 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
     ts = sorted({p["t"] for p in run.points})
     predicted = mean_per_m(predicted_thresholds(run, "fixed_eta"))
     beyond = {m: t for m, t in predicted.items() if t > max(ts)}
-    fig, axes = plt.subplots(len(METRICS), len(subnets), figsize=(5.6 * len(subnets), 7.0), gridspec_kw={"wspace": 0.32},
-                             squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        len(METRICS),
+        len(subnets),
+        figsize=(5.6 * len(subnets), 7.0),
+        gridspec_kw={"wspace": 0.32},
+        squeeze=False,
+        sharex=True,
+    )
     for col, subnet in enumerate(subnets):
         empirical = mean_per_m(empirical_thresholds(run, subnet, "relative"))
         for row_index, (metric, ylabel) in enumerate(METRICS):
@@ -86,8 +92,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
     )
     if beyond:
         listed = ", ".join(f"m={m}: {t:.3g}" for m, t in beyond.items())
-        fig.text(0.5, -0.01, f"predicted t* beyond the grid (t_max = {max(ts)}): {listed}",
-                 ha="center", fontsize=8)
+        fig.text(0.5, -0.01, f"predicted t* beyond the grid (t_max = {max(ts)}): {listed}", ha="center", fontsize=8)
     return save_figure(fig, out_dir, NAME)
 
 

@@ -19,8 +19,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from ebtheory.symbolic import lemma_a_bound
-from figures.common import (
+from ebtheory.figures.common import (
     GFS_SUBNETS,
     SUBNET_LABELS,
     FigureSkipped,
@@ -30,6 +29,7 @@ from figures.common import (
     subnet_field,
     subnets_present,
 )
+from ebtheory.symbolic import lemma_a_bound
 
 NAME = "fig_c_loss_vs_k"
 
@@ -59,9 +59,12 @@ def _band_over_seeds(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, 
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (c) from a RunRecord (verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
-    subnets = [s for s in subnets_present(run.points, GFS_SUBNETS)
-               if any(subnet_field(r, s, "loss_curve_sum") for r in run.points)]
+    """Draw figure (c) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    subnets = [
+        s
+        for s in subnets_present(run.points, GFS_SUBNETS)
+        if any(subnet_field(r, s, "loss_curve_sum") for r in run.points)
+    ]
     if not subnets:
         raise FigureSkipped(
             f"figure (c) needs GFS per-step losses (subnets.gfs_*.loss_curve_sum); run {run.run_dir} has none"
@@ -86,8 +89,9 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
             bounds = [b for b in (_bound_curve(r, subnet, len(mean), eps) for r in rows) if b is not None]
             if bounds:
                 ax.plot(steps, _band_over_seeds(bounds)[0], color=color, linestyle="--")
-            nulls = [subnet_field(r, subnet, "lemma_a")["null_loss_sum"] for r in rows
-                     if subnet_field(r, subnet, "lemma_a")]
+            nulls = [
+                subnet_field(r, subnet, "lemma_a")["null_loss_sum"] for r in rows if subnet_field(r, subnet, "lemma_a")
+            ]
             if nulls:
                 ax.axhline(float(np.mean(nulls)), color=color, linestyle=":", linewidth=1.0)
         ax.set_xscale("log")
@@ -99,8 +103,10 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
         ax.set_title(SUBNET_LABELS[subnet])
         ax.grid(True, alpha=0.3)
         handles, _ = ax.get_legend_handles_labels()
-        handles += [Line2D([], [], color="k", linestyle="--", label=f"Lemma A bound (eps = {eps:g})"),
-                    Line2D([], [], color="k", linestyle=":", label="zero output (k = 0): vacuous above")]
+        handles += [
+            Line2D([], [], color="k", linestyle="--", label=f"Lemma A bound (eps = {eps:g})"),
+            Line2D([], [], color="k", linestyle=":", label="zero output (k = 0): vacuous above"),
+        ]
         ax.legend(handles=handles, fontsize=7)
     fig.suptitle(f"Pruned loss against k, m = {m} (mean over seeds, band = +-1 sd)")
     fig.tight_layout()

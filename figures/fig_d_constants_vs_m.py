@@ -20,8 +20,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ebtheory.symbolic import dense_rate_factor
-from figures.common import (
+from ebtheory.figures.common import (
     FigureSkipped,
     curve_over,
     is_cnn_run,
@@ -30,6 +29,7 @@ from figures.common import (
     save_figure,
     script_main,
 )
+from ebtheory.symbolic import dense_rate_factor
 
 NAME = "fig_d_constants_vs_m"
 
@@ -60,28 +60,35 @@ def constants_table(run: Any) -> list[dict]:
         if not constants:
             continue
         point = last_point.get((unit["m"], unit["seed"]), {})
-        table.append({
-            "m": unit["m"],
-            "seed": unit["seed"],
-            "lambda0": constants.get("lambda0"),
-            "rate_predicted": predicted_contraction(constants.get("eta"), constants.get("lambda0")),
-            "rate_measured": effective_contraction(unit.get("dense_loss_curve_sum") or []),
-            "V0": constants.get("V0"),
-            "V_last": point.get("V"),
-        })
+        table.append(
+            {
+                "m": unit["m"],
+                "seed": unit["seed"],
+                "lambda0": constants.get("lambda0"),
+                "rate_predicted": predicted_contraction(constants.get("eta"), constants.get("lambda0")),
+                "rate_measured": effective_contraction(unit.get("dense_loss_curve_sum") or []),
+                "V0": constants.get("V0"),
+                "V_last": point.get("V"),
+            }
+        )
     return table
 
 
 PANELS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
     ("lambda0 = lambda_min(H_inf)", (("lambda0", "lambda0", "-"),)),
-    ("contraction per iteration", (("rate_predicted", "predicted eta lambda0 / 2", "--"),
-                                   ("rate_measured", "measured 1 - (L(T)/L(0))^(1/T)", "-"))),
+    (
+        "contraction per iteration",
+        (
+            ("rate_predicted", "predicted eta lambda0 / 2", "--"),
+            ("rate_measured", "measured 1 - (L(T)/L(0))^(1/T)", "-"),
+        ),
+    ),
     ("atom spread V", (("V0", "V at t = 0", "-"), ("V_last", "V at the last t", "-."))),
 )
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (d) from a RunRecord (verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    """Draw figure (d) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
     table = constants_table(run)
     if is_cnn_run(run) or not table:
         raise FigureSkipped(
@@ -102,8 +109,10 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
         if len(series) > 1:
             ax.legend(fontsize=7)
     scaling = " x max(m)/m" if run.spec.get("eta_scaling") == "inverse_m" else ""
-    fig.suptitle(f"Measured constants against m ({run.spec.get('dataset')}, eta = {run.spec.get('eta')}{scaling}, "
-                 f"N = {run.spec.get('width')}; mean over seeds, band = +-1 sd)")
+    fig.suptitle(
+        f"Measured constants against m ({run.spec.get('dataset')}, eta = {run.spec.get('eta')}{scaling}, "
+        f"N = {run.spec.get('width')}; mean over seeds, band = +-1 sd)"
+    )
     fig.tight_layout()
     return save_figure(fig, out_dir, NAME)
 

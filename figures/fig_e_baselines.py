@@ -13,7 +13,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from figures.common import (
+from ebtheory.figures.common import (
     SUBNET_LABELS,
     FigureSkipped,
     curve_over,
@@ -34,7 +34,7 @@ STYLES = {"gfs_labels": "-", "gfs_dense": "--", "magnitude": ":", "random": "-."
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (e) from a RunRecord (verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    """Draw figure (e) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
     subnets = subnets_present(run.points, tuple(SUBNET_LABELS))
     baselines = [s for s in subnets if s in ("magnitude", "random")]
     if not baselines or len(subnets) < 2:
@@ -43,8 +43,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
             f"run {run.run_dir} records {subnets or 'no subnetworks'}"
         )
     ms = run.ms
-    fig, axes = plt.subplots(len(METRICS), len(ms), figsize=(3.2 * len(ms), 5.6), squeeze=False,
-                             sharex=True)
+    fig, axes = plt.subplots(len(METRICS), len(ms), figsize=(3.2 * len(ms), 5.6), squeeze=False, sharex=True)
     ts = sorted({p["t"] for p in run.points})
     for col, m in enumerate(ms):
         rows = run.points_for(m=m)
@@ -52,8 +51,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
             ax = axes[row_index, col]
             for subnet in subnets:
                 x, mean, low, high = curve_over(flatten_subnet(rows, subnet), "t", metric)
-                plot_band(ax, x, mean, low, high, label=SUBNET_LABELS[subnet],
-                          linestyle=STYLES[subnet], marker=None)
+                plot_band(ax, x, mean, low, high, label=SUBNET_LABELS[subnet], linestyle=STYLES[subnet], marker=None)
             symlog_iterations(ax, ts)
             if metric == "train_loss_mean":
                 ax.set_yscale("log")

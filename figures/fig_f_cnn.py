@@ -14,7 +14,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from figures.common import (
+from ebtheory.figures.common import (
     SUBNET_LABELS,
     FigureSkipped,
     curve_over,
@@ -29,10 +29,12 @@ from figures.common import (
 )
 
 NAME = "fig_f_cnn"
-CNN_LABELS = {**SUBNET_LABELS, "gfs_labels": "layer-wise GFS, target = labels",
-              "gfs_dense": "layer-wise GFS, target = dense output"}
-METRICS: tuple[tuple[str, str], ...] = (("train_acc", "pruned train accuracy"),
-                                        ("test_acc", "pruned test accuracy"))
+CNN_LABELS = {
+    **SUBNET_LABELS,
+    "gfs_labels": "layer-wise GFS, target = labels",
+    "gfs_dense": "layer-wise GFS, target = dense output",
+}
+METRICS: tuple[tuple[str, str], ...] = (("train_acc", "pruned train accuracy"), ("test_acc", "pruned test accuracy"))
 
 
 def epochs(t: float, m: int, batch_size: int) -> float:
@@ -45,13 +47,12 @@ def _with_epochs(rows: list[dict], m: int, batch_size: int) -> list[dict]:
     out = []
     for row in rows:
         finetuned = row.get("finetuned") or {}
-        out.append({**row, "epoch": epochs(row["t"], m, batch_size),
-                    "finetuned_test_acc": finetuned.get("test_acc")})
+        out.append({**row, "epoch": epochs(row["t"], m, batch_size), "finetuned_test_acc": finetuned.get("test_acc")})
     return out
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (f) from a RunRecord (verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    """Draw figure (f) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
     if not is_cnn_run(run) or not run.points:
         raise FigureSkipped(
             f"figure (f) needs CNN rows (spec model 'cnn'); run {run.run_dir} has model "
@@ -64,8 +65,9 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
     colors = m_colors(ms)
     batch_size = int(run.spec.get("batch_size") or 0)
     all_epochs = sorted({epochs(p["t"], p["m"], batch_size) for p in run.points})
-    fig, axes = plt.subplots(len(METRICS), len(subnets), figsize=(4.6 * len(subnets), 6.4), squeeze=False,
-                             sharex=True, sharey="row")
+    fig, axes = plt.subplots(
+        len(METRICS), len(subnets), figsize=(4.6 * len(subnets), 6.4), squeeze=False, sharex=True, sharey="row"
+    )
     for col, subnet in enumerate(subnets):
         for row_index, (metric, ylabel) in enumerate(METRICS):
             ax = axes[row_index, col]
@@ -75,8 +77,17 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
                 if metric == "test_acc":
                     x, mean, low, high = curve_over(rows, "epoch", "finetuned_test_acc")
                     if len(x):
-                        plot_band(ax, x, mean, low, high, label=f"m = {m}, fine-tuned", color=colors[m],
-                                  linestyle="--", marker=None)
+                        plot_band(
+                            ax,
+                            x,
+                            mean,
+                            low,
+                            high,
+                            label=f"m = {m}, fine-tuned",
+                            color=colors[m],
+                            linestyle="--",
+                            marker=None,
+                        )
             symlog_iterations(ax, all_epochs)
             if col == 0:
                 ax.set_ylabel(ylabel)
@@ -86,8 +97,10 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
                 ax.set_title(CNN_LABELS[subnet])
             ax.grid(True, alpha=0.3)
     axes[-1, -1].legend(fontsize=7)
-    fig.suptitle(f"CNN: pruned accuracy against pre-training ({run.spec.get('dataset')}, "
-                 f"k = {run.spec.get('k')} channels per layer; mean over seeds, band = +-1 sd)")
+    fig.suptitle(
+        f"CNN: pruned accuracy against pre-training ({run.spec.get('dataset')}, "
+        f"k = {run.spec.get('k')} channels per layer; mean over seeds, band = +-1 sd)"
+    )
     fig.tight_layout()
     return save_figure(fig, out_dir, NAME)
 

@@ -5,7 +5,7 @@ Hamming distance between the pruning masks at pre-training times t_i and t_j (Yo
 ebtheory.prune.earlybird), read from the rows' `earlybird_distance_matrix`. The detection time
 `earlybird_detection_t` (the first t whose mask is within the threshold of the previous window of
 masks) is marked by crossing lines; "not detected" is written when the run never declared a ticket.
-The checkpoints of the pre-training grid play the role of You et al.'s epochs (verify.unit).
+The checkpoints of the pre-training grid play the role of You et al.'s epochs (ebtheory.verify.unit).
 """
 
 from __future__ import annotations
@@ -15,21 +15,19 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from figures.common import FigureSkipped, earlybird_records, save_figure, script_main
+from ebtheory.figures.common import FigureSkipped, earlybird_records, save_figure, script_main
 
 NAME = "fig_g_earlybird_distance"
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (g) from a RunRecord (verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    """Draw figure (g) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
     first_per_m: dict[int, dict] = {}
     for record in earlybird_records(run):
         if record["matrix"] is not None and record["matrix"].size:
             first_per_m.setdefault(record["m"], record)
     if not first_per_m:
-        raise FigureSkipped(
-            f"figure (g) needs Early-Bird rows (earlybird_distance_matrix); run {run.run_dir} has none"
-        )
+        raise FigureSkipped(f"figure (g) needs Early-Bird rows (earlybird_distance_matrix); run {run.run_dir} has none")
     fig, axes = plt.subplots(1, len(first_per_m), figsize=(3.8 * len(first_per_m), 3.8), squeeze=False)
     image = None
     for col, (m, record) in enumerate(sorted(first_per_m.items())):

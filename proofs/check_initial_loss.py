@@ -9,7 +9,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ebtheory import symbolic
-from proofs.checks import Step
+from ebtheory.proofs.checks import Step
 
 z = sp.Symbol("z", real=True)
 r = sp.Symbol("r", positive=True, integer=True)
@@ -52,31 +52,41 @@ def steps() -> list[Step]:
         Step(
             "initial_loss.relu_second_moment",
             "E[relu(w.x)^2] = kappa^2/2 for w ~ N(0, kappa^2 I), ||x|| = 1",
-            "==", relu_moment(2), kappa**2 / 2,
+            "==",
+            relu_moment(2),
+            kappa**2 / 2,
             planted=(relu_moment(2), kappa**2),
         ),
         Step(
             "initial_loss.relu_first_moment",
             "E[relu(w.x)] = kappa/sqrt(2 pi) is finite, so E[a] E[relu] = 0 below is a product of finite numbers",
-            "==", relu_moment(1), kappa / sp.sqrt(2 * sp.pi),
+            "==",
+            relu_moment(1),
+            kappa / sp.sqrt(2 * sp.pi),
             planted=(relu_moment(1), kappa / 2),
         ),
         Step(
             "initial_loss.cross_term",
             "E[u_ic(0)] = N^{-1/2} sum_r E[a_rc] E[relu] = 0, so E<u(0), Y> = 0",
-            "==", mean_output, sp.Integer(0),
+            "==",
+            mean_output,
+            sp.Integer(0),
             planted=(sp.summation(relu_moment(1) / sp.sqrt(width), (r, 1, width)), sp.Integer(0)),
         ),
         Step(
             "initial_loss.output_second_moment",
             "E[u_ic(0)^2] = (1/N) sum_r E[a^2] E[relu^2] = kappa^2/2 per output",
-            "==", second, kappa**2 / 2,
+            "==",
+            second,
+            kappa**2 / 2,
             planted=(second, kappa**2 / 2 * width),
         ),
         Step(
             "initial_loss.markov_bound",
             "E L(0)/delta = (||Y||^2 + m C kappa^2/2)/(2 delta) = symbolic.initial_loss_bound_expr()",
-            "==", markov, symbolic.initial_loss_bound_expr(),
+            "==",
+            markov,
+            symbolic.initial_loss_bound_expr(),
             planted=(markov * 2, symbolic.initial_loss_bound_expr()),
         ),
     ]

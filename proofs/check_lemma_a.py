@@ -11,8 +11,8 @@ from __future__ import annotations
 import sympy as sp
 
 from ebtheory import symbolic
-from proofs.check_one_step import squared_norm
-from proofs.checks import Step
+from ebtheory.proofs.check_one_step import squared_norm
+from ebtheory.proofs.checks import Step
 
 rho2 = sp.Symbol("rho2", positive=True)
 q_previous = sp.Symbol("q_prev", nonnegative=True)
@@ -76,55 +76,75 @@ def steps() -> list[Step]:
         Step(
             "lemma_a.statement",
             "symbolic.lemma_a_expr() is L/(eps(2-eps)) + (L + V/2)/((1-eps)k), the statement proved",
-            "==", lemma, stated,
+            "==",
+            lemma,
+            stated,
             planted=(lemma, loss / eps + (loss + spread / 2) / ((1 - eps) * k)),
         ),
         Step(
             "lemma_a.eps_half",
             "at eps = 1/2 the bound is (4/3 + 2/k) L + V/k",
-            "==", lemma.subs(eps, sp.Rational(1, 2)), (sp.Rational(4, 3) + 2 / k) * loss + spread / k,
+            "==",
+            lemma.subs(eps, sp.Rational(1, 2)),
+            (sp.Rational(4, 3) + 2 / k) * loss + spread / k,
             planted=(lemma.subs(eps, sp.Rational(1, 2)), (sp.Rational(4, 3) + 1 / k) * loss + spread / k),
         ),
         Step(
             "lemma_a.young_identity",
             "eps||a||^2 + ||b||^2/eps - 2<a,b> = ||sqrt(eps) a - b/sqrt(eps)||^2 >= 0 (Young)",
-            "==", *young_sides(sp.sqrt(eps)),
+            "==",
+            *young_sides(sp.sqrt(eps)),
             planted=young_sides(eps),
         ),
         Step(
             "lemma_a.after_young",
             "||(1-g)a+gb||^2 + g(1-g)(Young slack) = (1-g)(1-g(1-eps))||a||^2 + g(1-g)||b||^2/eps + g^2||b||^2",
-            "==", *after_young_sides(recursion_coefficient(k)),
+            "==",
+            *after_young_sides(recursion_coefficient(k)),
             planted=after_young_sides((1 - 1 / k) ** 2),
         ),
         Step(
             "lemma_a.coefficient_nonnegative",
             "(1-1/k)(1-(1-eps)/k) >= 0 for k > 1, eps in (0,1), so the hypothesis on q_{k-1} may be inserted",
-            "<=", sp.Integer(0), recursion_coefficient(k), substitution=both,
+            "<=",
+            sp.Integer(0),
+            recursion_coefficient(k),
+            substitution=both,
             planted=(sp.Integer(0), recursion_coefficient(k) - 1),
         ),
         Step(
             "lemma_a.A_at_least_one",
             "A = lim_k c1(k) = 1/(eps(2-eps)) >= 1 on (0,1)",
-            "<=", sp.Integer(1), a_limit, substitution=EPS_IN_UNIT_INTERVAL,
+            "<=",
+            sp.Integer(1),
+            a_limit,
+            substitution=EPS_IN_UNIT_INTERVAL,
             planted=(sp.Integer(1), a_limit * eps),
         ),
         Step(
             "lemma_a.base_case",
             "q_1 <= rho^2 + V <= Q(1)",
-            "<=", rho2 + spread, q_bound(sp.Integer(1), lemma), substitution=EPS_IN_UNIT_INTERVAL,
+            "<=",
+            rho2 + spread,
+            q_bound(sp.Integer(1), lemma),
+            substitution=EPS_IN_UNIT_INTERVAL,
             planted=(rho2 + 2 * spread, q_bound(sp.Integer(1), wrong_lemma)),
         ),
         Step(
             "lemma_a.closing",
             "R(k) <= Q(k) for every k > 1: the induction closes",
-            "<=", recursion(k, lemma), q_bound(k, lemma), substitution=both,
+            "<=",
+            recursion(k, lemma),
+            q_bound(k, lemma),
+            substitution=both,
             planted=(recursion(k, wrong_lemma), q_bound(k, wrong_lemma)),
         ),
         Step(
             "lemma_a.closing_slack",
             "Q(k) - R(k) = A rho^2 / k^2 exactly: the induction closes with room to spare",
-            "==", q_bound(k, lemma) - recursion(k, lemma), a_limit * rho2 / k**2,
+            "==",
+            q_bound(k, lemma) - recursion(k, lemma),
+            a_limit * rho2 / k**2,
             planted=(q_bound(k, lemma) - recursion(k, lemma), (a_limit - 1) * rho2 / k**2),
         ),
     ]

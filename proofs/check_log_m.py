@@ -8,7 +8,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ebtheory import symbolic
-from proofs.checks import Step
+from ebtheory.proofs.checks import Step
 
 c_y = sp.Symbol("c_Y", positive=True)
 v_mean = sp.Symbol("v", positive=True)
@@ -39,43 +39,60 @@ def steps() -> list[Step]:
         Step(
             "log_m.affine_in_log_m",
             "t*(m) - ln(m)/ln(1/(1-eta lambda0/2)) does not depend on m",
-            "==", sp.diff(exact_m - sp.log(m) / log_contraction, m), sp.Integer(0),
+            "==",
+            sp.diff(exact_m - sp.log(m) / log_contraction, m),
+            sp.Integer(0),
             planted=(sp.diff(exact_m - 2 * sp.log(m) / log_contraction, m), sp.Integer(0)),
         ),
         Step(
             "log_m.limit_exact",
             "t*/ln m -> 1/ln(1/(1-eta lambda0/2)) as m -> oo",
-            "limit", exact_m / sp.log(m), 1 / log_contraction, variable=m,
+            "limit",
+            exact_m / sp.log(m),
+            1 / log_contraction,
+            variable=m,
             planted=(exact_m / sp.log(m), 2 / (eta * lambda0)),
         ),
         Step(
             "log_m.limit_upper",
             "t*_upper/ln m -> 2/(eta lambda0) as m -> oo",
-            "limit", upper_m / sp.log(m), 2 / (eta * lambda0), variable=m,
+            "limit",
+            upper_m / sp.log(m),
+            2 / (eta * lambda0),
+            variable=m,
             planted=(upper_m / sp.log(m), 1 / log_contraction),
         ),
         Step(
             "log_m.per_example_cancels",
             "per-example L0/m against a per-example tolerance: t* does not depend on m",
-            "==", sp.diff(per_example_threshold(m), m), sp.Integer(0),
+            "==",
+            sp.diff(per_example_threshold(m), m),
+            sp.Integer(0),
             planted=(sp.diff(per_example_threshold(sp.Integer(1)), m), sp.Integer(0)),
         ),
         Step(
             "log_m.per_example_symbolic",
             "symbolic.per_example_log_argument_expr() has no m",
-            "==", sp.diff(symbolic.per_example_log_argument_expr(), m), sp.Integer(0),
+            "==",
+            sp.diff(symbolic.per_example_log_argument_expr(), m),
+            sp.Integer(0),
             planted=(sp.diff(symbolic.per_example_log_argument_expr() * m, m), sp.Integer(0)),
         ),
         Step(
             "log_m.spread_linear_in_m",
             "with V_bar = v m (NTK scaling of V), t* does not depend on m: the log m needs V_bar fixed",
-            "==", sp.diff(spread_linear, m), sp.Integer(0),
+            "==",
+            sp.diff(spread_linear, m),
+            sp.Integer(0),
             planted=(sp.diff(exact_m.subs(symbolic.V, v_mean * sp.sqrt(m)), m), sp.Integer(0)),
         ),
         Step(
             "log_m.du_step_size",
             "with eta = c_eta lambda0/m^2, t*/(m^2 ln m) -> 2/(c_eta lambda0^2): t* = Theta(m^2 log m)",
-            "limit", exact_m.subs(du_step) / (m**2 * sp.log(m)), 2 / (symbolic.c_step * lambda0**2), variable=m,
+            "limit",
+            exact_m.subs(du_step) / (m**2 * sp.log(m)),
+            2 / (symbolic.c_step * lambda0**2),
+            variable=m,
             planted=(exact_m.subs(du_step) / (m**2 * sp.log(m)), 1 / (symbolic.c_step * lambda0**2)),
         ),
     ]

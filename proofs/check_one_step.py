@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from proofs.checks import Step
+from ebtheory.proofs.checks import Step
 
 SIZES: tuple[tuple[int, int], ...] = ((2, 1), (3, 2), (4, 3))
 gamma = sp.Symbol("gamma", positive=True)

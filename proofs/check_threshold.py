@@ -9,7 +9,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ebtheory import symbolic
-from proofs.checks import Step
+from ebtheory.proofs.checks import Step
 
 x, s = sp.symbols("x s", positive=True)
 GAP_IN_UNIT_INTERVAL = {x: s / (1 + s)}
@@ -27,7 +27,12 @@ def log_gap_excess() -> sp.Expr:
 
 
 def steps() -> list[Step]:
-    c1, greedy, tol, lemma = symbolic.c1_expr(), symbolic.greedy_term_expr(), symbolic.tol_expr(), symbolic.lemma_a_expr()
+    c1, greedy, tol, lemma = (
+        symbolic.c1_expr(),
+        symbolic.greedy_term_expr(),
+        symbolic.tol_expr(),
+        symbolic.lemma_a_expr(),
+    )
     loss, L0, t = symbolic.dense_loss, symbolic.L0, symbolic.t
     exact, upper = symbolic.threshold_exact_expr(), symbolic.threshold_upper_expr()
     rate = symbolic.dense_rate_factor_expr()
@@ -40,43 +45,58 @@ def steps() -> list[Step]:
         Step(
             "threshold.lemma_a_split",
             "Lemma A = c1(k) L(u) + greedy term V/(2(1-eps)k)",
-            "==", lemma, c1 * loss + greedy,
+            "==",
+            lemma,
+            c1 * loss + greedy,
             planted=(lemma, c1 * loss + 2 * greedy),
         ),
         Step(
             "threshold.tol_is_greedy_term",
             "tol = V_bar/(2(1-eps)k), the greedy term at V = V_bar",
-            "==", tol, symbolic.V / (2 * (1 - symbolic.eps) * symbolic.k),
+            "==",
+            tol,
+            symbolic.V / (2 * (1 - symbolic.eps) * symbolic.k),
             planted=(tol, symbolic.V / symbolic.k),
         ),
         Step(
             "threshold.exact_solves",
             "c1 L0 (1 - eta lambda0/2)^{t*} = tol at the exact t*",
-            "==", c1 * L0 * rate**exact, tol,
+            "==",
+            c1 * L0 * rate**exact,
+            tol,
             planted=(c1 * L0 * rate ** (2 * exact), tol),
         ),
         Step(
             "threshold.bound_at_threshold",
             "pruned_loss_bound_expr() at t = t* equals 2 tol = 2 V_bar/(2(1-eps)k)",
-            "==", at_threshold, 2 * tol,
+            "==",
+            at_threshold,
+            2 * tol,
             planted=(at_threshold, tol),
         ),
         Step(
             "threshold.log_excess_at_zero",
             "f(x) = ln(1/(1-x)) - x vanishes at x = 0",
-            "==", f.subs(x, 0), sp.Integer(0),
+            "==",
+            f.subs(x, 0),
+            sp.Integer(0),
             planted=(f.subs(x, 0), sp.log(2)),
         ),
         Step(
             "threshold.log_excess_increasing",
             "f'(x) = x/(1-x) >= 0 on (0,1), so ln(1/(1-x)) >= x",
-            "<=", sp.Integer(0), derivative, substitution=GAP_IN_UNIT_INTERVAL,
+            "<=",
+            sp.Integer(0),
+            derivative,
+            substitution=GAP_IN_UNIT_INTERVAL,
             planted=(sp.Integer(0), sp.diff(sp.log(1 / (1 - x)) - 2 * x, x)),
         ),
         Step(
             "threshold.upper_minus_exact",
             "t*_upper - t* = ln(R) f(x) / (x ln(1/(1-x))): >= 0 whenever R >= 1 (the unclamped case)",
-            "==", (upper - exact).subs(gap_substitution()), sp.log(log_argument) * f / (gap * sp.log(1 / (1 - x))),
+            "==",
+            (upper - exact).subs(gap_substitution()),
+            sp.log(log_argument) * f / (gap * sp.log(1 / (1 - x))),
             planted=((upper - exact).subs(gap_substitution()), sp.log(log_argument) * f / sp.log(1 / (1 - x))),
         ),
     ]

@@ -18,19 +18,20 @@ A check returns (name, passed, detail); `python -m proofs` runs them all.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Literal, Mapping, NamedTuple, Sequence
+from typing import Literal, NamedTuple
 
 import sympy as sp
 
 Relation = Literal["==", "<=", "limit"]
 
 CHECK_MODULES: tuple[str, ...] = (
-    "proofs.check_one_step",
-    "proofs.check_lemma_a",
-    "proofs.check_initial_loss",
-    "proofs.check_threshold",
-    "proofs.check_log_m",
+    "ebtheory.proofs.check_one_step",
+    "ebtheory.proofs.check_lemma_a",
+    "ebtheory.proofs.check_initial_loss",
+    "ebtheory.proofs.check_threshold",
+    "ebtheory.proofs.check_log_m",
 )
 
 

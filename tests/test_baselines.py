@@ -15,8 +15,12 @@ F64 = torch.float64
 
 def make_net(seed: int, n: int, d: int = 3, outputs: int = 2):
     gen = torch.Generator().manual_seed(seed)
-    return (torch.randn(n, d, generator=gen, dtype=F64), torch.randn(n, outputs, generator=gen, dtype=F64),
-            torch.randn(n, generator=gen, dtype=F64), torch.randn(outputs, generator=gen, dtype=F64))
+    return (
+        torch.randn(n, d, generator=gen, dtype=F64),
+        torch.randn(n, outputs, generator=gen, dtype=F64),
+        torch.randn(n, generator=gen, dtype=F64),
+        torch.randn(outputs, generator=gen, dtype=F64),
+    )
 
 
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 30), data=st.data())
@@ -53,7 +57,7 @@ def test_subnetwork_from_indices_averages_the_atoms_of_the_multiset(seed, n, dat
     indices = torch.tensor(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=15)))
     X = torch.randn(7, W1.shape[1], generator=torch.Generator().manual_seed(seed), dtype=F64)
     H = torch.relu(X @ W1.T + b1)
-    atoms = torch.stack([n * H[:, r:r + 1] * W2[r] + bias for r in indices.tolist()])
+    atoms = torch.stack([n * H[:, r : r + 1] * W2[r] + bias for r in indices.tolist()])
     module = subnetwork_from_indices(W1, W2, indices, bias=bias, b1=b1)
     torch.testing.assert_close(module(X), atoms.mean(0), rtol=1e-10, atol=1e-10)
     assert module.width == len(set(indices.tolist()))

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import run_cli
+
 from ebtheory.cli import COMMANDS
 
 
@@ -43,9 +43,23 @@ def test_every_command_module_imports_and_has_its_interface() -> None:
 
 def test_run_prints_the_verdict_and_writes_the_figures(tmp_path: Path, capsys) -> None:
     out_dir = tmp_path / "figs"
-    argv = ["run", "tiny", "--out", str(tmp_path / "runs"), "--no-progress", "--figures", str(out_dir),
-            "--set", "ms=16,20,24,28", "--set", "checkpoints=0,4,12,30", "--set", "earlybird_masks=5",
-            "--set", "finetune_steps=2"]
+    argv = [
+        "run",
+        "tiny",
+        "--out",
+        str(tmp_path / "runs"),
+        "--no-progress",
+        "--figures",
+        str(out_dir),
+        "--set",
+        "ms=16,20,24,28",
+        "--set",
+        "checkpoints=0,4,12,30",
+        "--set",
+        "earlybird_masks=5",
+        "--set",
+        "finetune_steps=2",
+    ]
     code, out, err = run_cli(argv, capsys)
     assert code == 0, err
     assert "Lemma A" in out and "threshold gfs_labels/relative" in out and "run dir:" in out

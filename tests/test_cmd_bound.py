@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from cli_helpers import run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli_helpers import run_cli
 from ebtheory.cli import main
 
 BASE = ["bound", "--m", "1000", "--k", "50", "--eta", "0.5", "--lambda0", "0.01", "--delta", "0.1", "--V", "100"]
@@ -36,15 +36,43 @@ def test_json_keys_and_values(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @given(
-    m=st.integers(1, 10**7), k=st.integers(1, 10**4), product=st.floats(1e-3, 1.99), lambda0=st.floats(1e-3, 1),
-    delta=st.floats(0.01, 0.99), spread=st.floats(1e-2, 1e5), classes=st.integers(1, 10), kappa=st.floats(0.1, 2),
-    eps=st.floats(0.05, 0.95), y_norm2=st.floats(0.1, 1e6),
+    m=st.integers(1, 10**7),
+    k=st.integers(1, 10**4),
+    product=st.floats(1e-3, 1.99),
+    lambda0=st.floats(1e-3, 1),
+    delta=st.floats(0.01, 0.99),
+    spread=st.floats(1e-2, 1e5),
+    classes=st.integers(1, 10),
+    kappa=st.floats(0.1, 2),
+    eps=st.floats(0.05, 0.95),
+    y_norm2=st.floats(0.1, 1e6),
 )
 def test_json_agrees_with_formulas(m, k, product, lambda0, delta, spread, classes, kappa, eps, y_norm2) -> None:
     eta = product / lambda0
-    argv = ["bound", "--m", str(m), "--k", str(k), "--eta", repr(eta), "--lambda0", repr(lambda0), "--delta",
-            repr(delta), "--V", repr(spread), "--C", str(classes), "--kappa", repr(kappa), "--eps", repr(eps),
-            "--y-norm2", repr(y_norm2), "--json"]
+    argv = [
+        "bound",
+        "--m",
+        str(m),
+        "--k",
+        str(k),
+        "--eta",
+        repr(eta),
+        "--lambda0",
+        repr(lambda0),
+        "--delta",
+        repr(delta),
+        "--V",
+        repr(spread),
+        "--C",
+        str(classes),
+        "--kappa",
+        repr(kappa),
+        "--eps",
+        repr(eps),
+        "--y-norm2",
+        repr(y_norm2),
+        "--json",
+    ]
     import io
     from contextlib import redirect_stdout
 
@@ -81,9 +109,23 @@ def test_mean_loss_gives_same_threshold(capsys: pytest.CaptureFixture[str]) -> N
 @pytest.mark.parametrize(
     "change",
     [
-        ["--m", "0"], ["--m", "2.5"], ["--k", "-3"], ["--eta", "500"], ["--eta", "nan"], ["--lambda0", "0"],
-        ["--delta", "1.5"], ["--V", "-1"], ["--V", "inf"], ["--eps", "1"], ["--eps", "foo"], ["--kappa", "0"],
-        ["--C", "0"], ["--y-norm2", "-2"], ["--loss", "median"], ["--t", "-1"], ["--eps", "best"],
+        ["--m", "0"],
+        ["--m", "2.5"],
+        ["--k", "-3"],
+        ["--eta", "500"],
+        ["--eta", "nan"],
+        ["--lambda0", "0"],
+        ["--delta", "1.5"],
+        ["--V", "-1"],
+        ["--V", "inf"],
+        ["--eps", "1"],
+        ["--eps", "foo"],
+        ["--kappa", "0"],
+        ["--C", "0"],
+        ["--y-norm2", "-2"],
+        ["--loss", "median"],
+        ["--t", "-1"],
+        ["--eps", "best"],
         ["--m", "1" + "0" * 400],
     ],
 )
@@ -105,5 +147,7 @@ def test_console_script_runs_in_a_subprocess() -> None:
     result = subprocess.run([sys.executable, "-m", "ebtheory.cli"] + BASE + ["--json"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["t_star"] > 0
-    bad = subprocess.run([sys.executable, "-m", "ebtheory.cli"] + BASE + ["--delta", "2"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "ebtheory.cli"] + BASE + ["--delta", "2"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "delta must lie in (0, 1)" in bad.stderr and "Traceback" not in bad.stderr

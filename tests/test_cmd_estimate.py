@@ -14,8 +14,22 @@ from ebtheory.constants.gram import lambda0
 from ebtheory.constants.predict import EstimateConfig, estimate_constants
 
 SMALL = ["estimate", "--m", "40", "--width", "64", "--steps", "30", "--k", "16", "--seed", "1"]
-REQUIRED_KEYS = {"lambda0", "lambda_max", "L0", "L0_bound", "V", "rate", "rate_ci", "rate_theory", "drift",
-                 "lazy_radius", "t_star", "t_star_upper", "vacuous", "conditions"}
+REQUIRED_KEYS = {
+    "lambda0",
+    "lambda_max",
+    "L0",
+    "L0_bound",
+    "V",
+    "rate",
+    "rate_ci",
+    "rate_theory",
+    "drift",
+    "lazy_radius",
+    "t_star",
+    "t_star_upper",
+    "vacuous",
+    "conditions",
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +52,8 @@ def test_json_schema_and_consistency(small_json):
     assert result["V"] == pytest.approx(max(result["V_t"].values()))
     assert result["drift"] == pytest.approx(max(result["drift_t"].values()))
     assert result["lazy_radius"] == pytest.approx(
-        math.sqrt(40) * math.sqrt(2 * result["L0"]) / (math.sqrt(64) * result["lambda0"]))
+        math.sqrt(40) * math.sqrt(2 * result["L0"]) / (math.sqrt(64) * result["lambda0"])
+    )
     assert result["t_star"] <= result["t_star_upper"] and result["t_star_markov"] <= result["t_star_upper_markov"]
     assert result["t_star"] <= result["t_star_markov"]  # measured L(0) is below the Markov bound here
     names = {c["name"] for c in result["conditions"]}
@@ -53,8 +68,9 @@ def test_json_schema_and_consistency(small_json):
 
 def test_markov_curve_matches_symbolic(small_json):
     r = small_json
-    inputs = symbolic.BoundInputs(m=40, k=16, eta=r["eta"], lambda0=r["lambda0"], delta=0.1, V=r["V"], C=10,
-                                  y_norm2=40.0)
+    inputs = symbolic.BoundInputs(
+        m=40, k=16, eta=r["eta"], lambda0=r["lambda0"], delta=0.1, V=r["V"], C=10, y_norm2=40.0
+    )
     np.testing.assert_allclose(r["curve_markov_L0"], symbolic.pruned_loss_bound_curve(inputs, r["curve_t"]))
 
 
@@ -116,8 +132,7 @@ def test_duplicate_inputs_are_rejected():
 )
 def test_estimate_runs_on_debian_fashion_mnist():
     buffer = io.StringIO()
-    argv = ["estimate", "--data", "fashion-mnist", "--m", "60", "--width", "64", "--steps", "20", "--k", "16",
-            "--json"]
+    argv = ["estimate", "--data", "fashion-mnist", "--m", "60", "--width", "64", "--steps", "20", "--k", "16", "--json"]
     with contextlib.redirect_stdout(buffer):
         assert cli.main(argv) == 0
     result = json.loads(buffer.getvalue())

@@ -69,8 +69,10 @@ def test_h_inf_is_accurate_near_parallel_inputs():
     assert abs(h - exact) > 1e-11  # the naive formula would be wrong here
 
 
-@given(st.lists(st.floats(0.05, math.pi - 0.05), min_size=1, max_size=12),
-       st.sampled_from(["dense", "shift-invert", "torch"]))
+@given(
+    st.lists(st.floats(0.05, math.pi - 0.05), min_size=1, max_size=12),
+    st.sampled_from(["dense", "shift-invert", "torch"]),
+)
 def test_lambda0_on_planted_block_spectrum(angles, method):
     X = paired_inputs(angles)
     h = max(abs(entry(math.cos(a))) for a in angles)

@@ -22,8 +22,15 @@ def unit_inputs(m: int, d: int, seed: int) -> torch.Tensor:
     return X / X.norm(dim=1, keepdim=True)
 
 
-@given(st.integers(1, 9), st.integers(1, 6), st.integers(1, 40), st.integers(1, 3),
-       st.sampled_from(["signs", "vectors"]), st.sampled_from(["mean", "full"]), st.integers(0, 1000))
+@given(
+    st.integers(1, 9),
+    st.integers(1, 6),
+    st.integers(1, 40),
+    st.integers(1, 3),
+    st.sampled_from(["signs", "vectors"]),
+    st.sampled_from(["mean", "full"]),
+    st.integers(0, 1000),
+)
 def test_torch_func_gram_matches_closed_form(m, d, width, outputs, mode, reduction, seed):
     X = unit_inputs(m, d, seed)
     model = TwoLayerNTK(d, width, outputs=outputs, output_mode=mode, kappa=0.7, seed=seed).double()
@@ -61,7 +68,9 @@ def test_operator_matches_full_gram_and_lambda_max(m, d, width, outputs, seed):
     v = np.random.default_rng(seed).standard_normal(m * outputs)
     np.testing.assert_allclose(operator @ v, full @ v, atol=1e-12)
     expected = np.linalg.eigvalsh(full)[-1]
-    assert two_layer_ntk_lambda_max(X, model.input_weights, W2, tol=1e-12) == pytest.approx(expected, rel=1e-8, abs=1e-12)
+    assert two_layer_ntk_lambda_max(X, model.input_weights, W2, tol=1e-12) == pytest.approx(
+        expected, rel=1e-8, abs=1e-12
+    )
 
 
 def test_empirical_gram_approaches_h_inf_as_width_grows():

@@ -236,7 +236,9 @@ def test_load_fashion_mnist_from_folder(tmp_path):
     assert data.name == "fashion-mnist" and data.input_shape == (1, 28, 28) and data.n_test == 2
 
 
-@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason=f"{DEBIAN_FASHION_MNIST} absent (apt dataset-fashion-mnist)")
+@pytest.mark.skipif(
+    not DEBIAN_FASHION_MNIST.is_dir(), reason=f"{DEBIAN_FASHION_MNIST} absent (apt dataset-fashion-mnist)"
+)
 def test_debian_fashion_mnist_loads():
     data = load_fashion_mnist(environ={})
     assert (data.n_train, data.n_test, data.input_shape) == (60000, 10000, (1, 28, 28))
@@ -370,8 +372,12 @@ def test_synthetic_teacher_is_a_function_of_x():
 
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
-    [({"d": 1}, "d must be"), ({"num_classes": 1}, "num_classes must"), ({"n_train": 0}, "n_train"),
-     ({"noise": -1.0}, "noise")],
+    [
+        ({"d": 1}, "d must be"),
+        ({"num_classes": 1}, "num_classes must"),
+        ({"n_train": 0}, "n_train"),
+        ({"noise": -1.0}, "noise"),
+    ],
 )
 def test_synthetic_teacher_rejects_bad_arguments(kwargs, fragment):
     args = {"n_train": 5, "n_test": 5, "d": 3, "num_classes": 2, "seed": 0, **kwargs}
@@ -407,8 +413,13 @@ def test_dataset_validates_and_subsets():
 # --- preprocessing ----------------------------------------------------------------------------
 
 
-@given(X=hnp.arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 3), st.integers(1, 3)),
-                    elements=st.floats(-1e3, 1e3).filter(lambda v: v == 0 or abs(v) > 1e-3)))
+@given(
+    X=hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 6), st.integers(1, 3), st.integers(1, 3)),
+        elements=st.floats(-1e3, 1e3).filter(lambda v: v == 0 or abs(v) > 1e-3),
+    )
+)
 def test_flatten_unit_sphere_projects_each_row(X):
     flat = X.reshape(X.shape[0], -1)
     norms = np.linalg.norm(flat, axis=1)

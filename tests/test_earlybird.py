@@ -76,9 +76,7 @@ def test_topk_keeps_the_largest_with_ties_to_the_lowest_index(scores, ratio):
     assert kept == reference_topk([abs(s) for s in scores], ratio)
 
 
-@given(
-    scores=st.lists(st.floats(0.0, 100.0), min_size=1, max_size=40, unique=True), ratio=ratios
-)
+@given(scores=st.lists(st.floats(0.0, 100.0), min_size=1, max_size=40, unique=True), ratio=ratios)
 def test_topk_count_matches_the_ratio_absent_ties(scores, ratio):
     mask = bn_channel_mask(torch.tensor(scores, dtype=torch.float64), ratio, "topk")
     assert int(mask.sum()) == math.floor((1 - ratio) * len(scores) + 0.5)

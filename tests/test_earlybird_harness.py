@@ -1,6 +1,6 @@
 """Early-Bird and lottery-ticket baselines in the harness (issue 6, part 3).
 
-A real `tiny` run (verify.runner.run_sweep, CPU) is recorded once per module; the tests check its
+A real `tiny` run (ebtheory.verify.runner.run_sweep, CPU) is recorded once per module; the tests check its
 Early-Bird fields against slow, independent twins (replayed pre-training with masks drawn by hand,
 the detection rule re-implemented on the recorded matrix, the EB ticket's outputs from the atoms),
 the equal-size / equal-budget contract of the three tickets, the report section and figures (g), (h).
@@ -23,11 +23,11 @@ import torch  # noqa: E402
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from verify import rows, unit  # noqa: E402
-from verify.presets import TINY  # noqa: E402
-from verify.report import TICKETS, build_report, format_report, report_is_finite  # noqa: E402
-from verify.runner import run_sweep  # noqa: E402
-from verify.spec import ExperimentSpec, earlybird_ratio, earlybird_times, with_overrides  # noqa: E402
+from ebtheory.verify import rows, unit  # noqa: E402
+from ebtheory.verify.presets import TINY  # noqa: E402
+from ebtheory.verify.report import TICKETS, build_report, format_report, report_is_finite  # noqa: E402
+from ebtheory.verify.runner import run_sweep  # noqa: E402
+from ebtheory.verify.spec import ExperimentSpec, earlybird_ratio, earlybird_times, with_overrides  # noqa: E402
 
 MASK_TIMES = earlybird_times(TINY)
 
@@ -67,8 +67,16 @@ def _replayed_masks(spec: ExperimentSpec, m: int, seed: int) -> tuple[list[np.nd
         masks.append(mask)
         models[t] = {k: v.clone() for k, v in current.state_dict().items()}
 
-    train_with_checkpoints(model, data.X, data.Y, unit.train_config(spec, m, seed), earlybird_times(spec),
-                           device="cpu", on_checkpoint=draw, keep_states=False)
+    train_with_checkpoints(
+        model,
+        data.X,
+        data.Y,
+        unit.train_config(spec, m, seed),
+        earlybird_times(spec),
+        device="cpu",
+        on_checkpoint=draw,
+        keep_states=False,
+    )
     return masks, models
 
 
@@ -171,8 +179,11 @@ def test_report_puts_the_three_rules_and_tickets_side_by_side(tiny_run):
         assert row["earlybird_t"] == (pytest.approx(np.mean(found)) if found else None)
         stars = [u["predicted"]["fixed_eta"]["t_star"] for u in units]
         assert row["t_star_fixed_eta"] == pytest.approx(np.mean(stars))
-        finals = [u["earlybird_distance_matrix"][u["earlybird"]["detection_index"]][-1] for u in units
-                  if u["earlybird"]["detection_index"] is not None]
+        finals = [
+            u["earlybird_distance_matrix"][u["earlybird"]["detection_index"]][-1]
+            for u in units
+            if u["earlybird"]["detection_index"] is not None
+        ]
         assert row["distance_to_final"] == (pytest.approx(np.mean(finals)) if finals else None)
         for name in TICKETS:
             accs = [u["tickets"][name]["test_acc"] for u in units if u["tickets"]]
@@ -187,8 +198,12 @@ def test_report_puts_the_three_rules_and_tickets_side_by_side(tiny_run):
 
 def test_report_without_earlybird_rows_has_no_section(tiny_run, tmp_path):
     run = rows.load_run(tiny_run.run_dir)
-    stripped = dataclasses.replace(run, units=tuple(
-        {k: v for k, v in u.items() if not k.startswith("earlybird") and k != "tickets"} for u in run.units))
+    stripped = dataclasses.replace(
+        run,
+        units=tuple(
+            {k: v for k, v in u.items() if not k.startswith("earlybird") and k != "tickets"} for u in run.units
+        ),
+    )
     report = build_report(stripped)
     assert report["earlybird"] is None and "Early-Bird" not in format_report(report)
 
@@ -205,7 +220,7 @@ def _render(name: str, run, out, monkeypatch):
 
 
 def test_figures_g_and_h_render_from_the_real_run(tiny_run, tmp_path, monkeypatch):
-    axes = _render("figures.fig_g_earlybird_distance", tiny_run, tmp_path, monkeypatch)
+    axes = _render("ebtheory.figures.fig_g_earlybird_distance", tiny_run, tmp_path, monkeypatch)
     assert len(axes) == len(TINY.ms)
     for ax, m in zip(axes, TINY.ms):
         u = next(u for u in tiny_run.units if u["m"] == m)  # the first seed of each m is drawn
@@ -214,11 +229,15 @@ def test_figures_g_and_h_render_from_the_real_run(tiny_run, tmp_path, monkeypatc
         assert len(ax.lines) == (0 if index is None else 2)
         if index is not None:
             assert ax.lines[0].get_xdata()[0] == index and f"t = {u['earlybird_detection_t']}" in ax.get_title()
-    (ax,) = _render("figures.fig_h_detection_vs_m", tiny_run, tmp_path, monkeypatch)
+    (ax,) = _render("ebtheory.figures.fig_h_detection_vs_m", tiny_run, tmp_path, monkeypatch)
     lines = {line.get_label(): line for line in ax.lines}
     detection = lines["Early-Bird detection"]
-    by_m = {m: [u["earlybird_detection_t"] for u in tiny_run.units if u["m"] == m
-                and u["earlybird_detection_t"] is not None] for m in TINY.ms}
+    by_m = {
+        m: [
+            u["earlybird_detection_t"] for u in tiny_run.units if u["m"] == m and u["earlybird_detection_t"] is not None
+        ]
+        for m in TINY.ms
+    }
     assert list(detection.get_xdata()) == [m for m in TINY.ms if by_m[m]]
     np.testing.assert_allclose(detection.get_ydata(), [np.mean(by_m[m]) for m in TINY.ms if by_m[m]])
     assert "predicted t* (run's eta)" in lines and "t_hat* (a), GFS, target = labels" in lines
@@ -228,9 +247,23 @@ def test_figures_g_and_h_render_from_the_real_run(tiny_run, tmp_path, monkeypatc
 
 def test_cnn_unit_records_bn_channel_masks_and_the_l1_penalty_moves_them(tmp_path):
     spec = ExperimentSpec(
-        name="cnn-eb", dataset="digits", model="cnn", ms=(16, 24, 32, 48), n_test=20, cnn_widths=(4,),
-        optimizer="sgd", train_loss="cross_entropy", eta=0.05, batch_size=8, checkpoints=(0, 1, 2, 3, 4, 5),
-        k=2, targets=("labels",), baselines=(), earlybird_window=3, earlybird_eps=0.5, finetune_steps=2,
+        name="cnn-eb",
+        dataset="digits",
+        model="cnn",
+        ms=(16, 24, 32, 48),
+        n_test=20,
+        cnn_widths=(4,),
+        optimizer="sgd",
+        train_loss="cross_entropy",
+        eta=0.05,
+        batch_size=8,
+        checkpoints=(0, 1, 2, 3, 4, 5),
+        k=2,
+        targets=("labels",),
+        baselines=(),
+        earlybird_window=3,
+        earlybird_eps=0.5,
+        finetune_steps=2,
     )
     records = {}
     for l1 in (0.0, 0.5):
@@ -256,8 +289,17 @@ def test_cnn_unit_records_bn_channel_masks_and_the_l1_penalty_moves_them(tmp_pat
 
 def test_cnn_earlybird_ticket_is_the_net_without_the_unkept_channels():
     """Masking bn1's scale and shift equals deleting the channel's conv2 input slice (slow twin)."""
-    spec = dataclasses.replace(TINY, model="cnn", cnn_widths=(4, 6), optimizer="sgd", batch_size=8,
-                               train_loss="cross_entropy", targets=("labels",), baselines=(), finetune_eta=0.01)
+    spec = dataclasses.replace(
+        TINY,
+        model="cnn",
+        cnn_widths=(4, 6),
+        optimizer="sgd",
+        batch_size=8,
+        train_loss="cross_entropy",
+        targets=("labels",),
+        baselines=(),
+        finetune_eta=0.01,
+    )
     data = unit.load_unit_data(spec, 16, 0)
     model = unit.build_model(spec, data, 0).eval()
     with torch.no_grad():
@@ -275,11 +317,18 @@ def test_cnn_earlybird_ticket_is_the_net_without_the_unkept_channels():
     assert tickets["kept_per_block"] == [int(p.sum()) for p in mask.split([4, 6])]
 
 
-@pytest.mark.parametrize("field, value, words", [
-    ("earlybird_ratio", 1.0, "earlybird_ratio"), ("earlybird_window", 1, "earlybird_window"),
-    ("earlybird_eps", -0.1, "earlybird_eps"), ("earlybird_compare", "pairs", "earlybird_compare"),
-    ("earlybird_bn_l1", 1e-4, "model='cnn'"), ("imp_rounds", 0, "imp_rounds"), ("k", 64, "earlybird_ratio"),
-])
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("earlybird_ratio", 1.0, "earlybird_ratio"),
+        ("earlybird_window", 1, "earlybird_window"),
+        ("earlybird_eps", -0.1, "earlybird_eps"),
+        ("earlybird_compare", "pairs", "earlybird_compare"),
+        ("earlybird_bn_l1", 1e-4, "model='cnn'"),
+        ("imp_rounds", 0, "imp_rounds"),
+        ("k", 64, "earlybird_ratio"),
+    ],
+)
 def test_bad_earlybird_fields_raise_naming_the_field(field, value, words):
     with pytest.raises(ValueError, match=words):
         dataclasses.replace(TINY, **{field: value})

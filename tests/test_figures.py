@@ -1,6 +1,6 @@
 """Figures render from a tiny recorded run: axes labels, number of curves, non-empty PNG and PDF.
 
-The run is written with the harness's own row writers (verify.rows.write_point / write_unit and the
+The run is written with the harness's own row writers (ebtheory.verify.rows.write_point / write_unit and the
 spec's to_dict), from a deterministic fixture: values follow the shapes the theory predicts
 (geometric dense decay, pruned loss above the dense loss, Lemma A bound from ebtheory.symbolic) so
 the figures have something to show, but nothing here is a claimed result.
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from ebtheory.symbolic import lemma_a_bound
-from verify.rows import SPEC_FILE, write_json_atomic, write_point, write_unit
-from verify.spec import ExperimentSpec
+from ebtheory.verify.rows import SPEC_FILE, write_json_atomic, write_point, write_unit
+from ebtheory.verify.spec import ExperimentSpec
 
 MS = (20, 40, 80, 160)
 SEEDS = (0, 1, 2)
@@ -26,12 +26,15 @@ CLASSES = 3
 
 
 def _metrics(loss_sum: float, m: int, acc: float) -> dict:
-    return {"train_loss_sum": loss_sum, "train_loss_mean": loss_sum / m, "train_acc": acc,
-            "test_acc": max(acc - 0.1, 0.0)}
+    return {
+        "train_loss_sum": loss_sum,
+        "train_loss_mean": loss_sum / m,
+        "train_acc": acc,
+        "test_acc": max(acc - 0.1, 0.0),
+    }
 
 
-def _gfs_entry(target: str, m: int, dense_loss: float, labels_loss: float, V: float, acc: float,
-               eps: float) -> dict:
+def _gfs_entry(target: str, m: int, dense_loss: float, labels_loss: float, V: float, acc: float, eps: float) -> dict:
     """A GFS subnet entry whose per-step curve decreases to target_loss_sum, below Lemma A's bound."""
     null_loss = 0.5 * m if target == "labels" else 0.5 * m * 1.2
     bound = lemma_a_bound(dense_loss, V, K, eps)
@@ -45,21 +48,45 @@ def _gfs_entry(target: str, m: int, dense_loss: float, labels_loss: float, V: fl
         "distinct": K - 1,
         "loss_curve_sum": curve,
         "finetuned": None,
-        "lemma_a": {"bound": bound, "measured": target_loss, "held": True, "ratio": target_loss / bound,
-                    "dense_loss_sum": dense_loss, "null_loss_sum": null_loss, "vacuous": bound >= null_loss},
+        "lemma_a": {
+            "bound": bound,
+            "measured": target_loss,
+            "held": True,
+            "ratio": target_loss / bound,
+            "dense_loss_sum": dense_loss,
+            "null_loss_sum": null_loss,
+            "vacuous": bound >= null_loss,
+        },
     }
 
 
 def _baseline_entry(m: int, loss: float, acc: float) -> dict:
-    return {"target": "labels", **_metrics(loss, m, acc), "target_loss_sum": loss, "distinct": K,
-            "loss_curve_sum": None, "finetuned": None, "lemma_a": None}
+    return {
+        "target": "labels",
+        **_metrics(loss, m, acc),
+        "target_loss_sum": loss,
+        "distinct": K,
+        "loss_curve_sum": None,
+        "finetuned": None,
+        "lemma_a": None,
+    }
 
 
 def write_fixture_run(run_dir: Path, model: str = "ntk", earlybird: bool = False) -> Path:
     """Write spec.json, points/ and units/ of a tiny deterministic run with verify.rows."""
-    spec = ExperimentSpec(name="fixture", dataset="synthetic", ms=MS, seeds=SEEDS, checkpoints=CHECKPOINTS,
-                          k=K, width=16, eta=0.05, model=model, batch_size=10 if model == "cnn" else 0,
-                          optimizer="sgd" if model == "cnn" else "gd")
+    spec = ExperimentSpec(
+        name="fixture",
+        dataset="synthetic",
+        ms=MS,
+        seeds=SEEDS,
+        checkpoints=CHECKPOINTS,
+        k=K,
+        width=16,
+        eta=0.05,
+        model=model,
+        batch_size=10 if model == "cnn" else 0,
+        optimizer="sgd" if model == "cnn" else "gd",
+    )
     write_json_atomic(run_dir / SPEC_FILE, spec.to_dict())
     two_layer = model != "cnn"
     for m in MS:
@@ -81,26 +108,61 @@ def write_fixture_run(run_dir: Path, model: str = "ntk", earlybird: bool = False
                 }
                 if two_layer:
                     subnets["gfs_labels"] = _gfs_entry("labels", m, dense, labels_loss, V, acc, spec.eps)
-                    subnets["gfs_dense"] = _gfs_entry("dense", m, 0.05 * dense, labels_loss, V, 0.95 * acc,
-                                                      spec.eps)
+                    subnets["gfs_dense"] = _gfs_entry("dense", m, 0.05 * dense, labels_loss, V, 0.95 * acc, spec.eps)
                 else:
                     subnets["gfs_labels"] = {**_baseline_entry(m, labels_loss, acc), "target": "labels"}
-                write_point(run_dir, {
-                    "m": m, "seed": seed, "t": t, "k": K, "width": 16 if two_layer else None,
-                    "dense": _metrics(dense, m, min(acc + 0.05, 1.0)), "V": V, "subnets": subnets,
-                })
+                write_point(
+                    run_dir,
+                    {
+                        "m": m,
+                        "seed": seed,
+                        "t": t,
+                        "k": K,
+                        "width": 16 if two_layer else None,
+                        "dense": _metrics(dense, m, min(acc + 0.05, 1.0)),
+                        "V": V,
+                        "subnets": subnets,
+                    },
+                )
             unit = {
-                "m": m, "seed": seed, "checkpoints": list(CHECKPOINTS), "dense_loss_curve_sum": curve,
-                "constants": {"lambda0": lambda0, "lambda_max": 0.3 * m, "V0": V0, "L0_sum": L0,
-                              "y_norm2": float(m), "eta": spec.eta, "width": 16, "kappa": 1.0}
-                if two_layer else None,
+                "m": m,
+                "seed": seed,
+                "checkpoints": list(CHECKPOINTS),
+                "dense_loss_curve_sum": curve,
+                "constants": {
+                    "lambda0": lambda0,
+                    "lambda_max": 0.3 * m,
+                    "V0": V0,
+                    "L0_sum": L0,
+                    "y_norm2": float(m),
+                    "eta": spec.eta,
+                    "width": 16,
+                    "kappa": 1.0,
+                }
+                if two_layer
+                else None,
                 "predicted": {
-                    "fixed_eta": {"eta": spec.eta, "t_star": 40.0 * math.log(m), "t_star_upper": 45.0 * math.log(m),
-                                  "tol": V0 / K, "c1": 2.0, "L0_bound": 10 * L0},
-                    "du_eta": {"eta": lambda0 / m**2, "t_star": 8e4 * m**2.5, "t_star_upper": 9e4 * m**2.5,
-                               "tol": V0 / K, "c1": 2.0, "L0_bound": 10 * L0},
-                } if two_layer else None,
-                "device": "cpu", "elapsed_s": 0.1,
+                    "fixed_eta": {
+                        "eta": spec.eta,
+                        "t_star": 40.0 * math.log(m),
+                        "t_star_upper": 45.0 * math.log(m),
+                        "tol": V0 / K,
+                        "c1": 2.0,
+                        "L0_bound": 10 * L0,
+                    },
+                    "du_eta": {
+                        "eta": lambda0 / m**2,
+                        "t_star": 8e4 * m**2.5,
+                        "t_star_upper": 9e4 * m**2.5,
+                        "tol": V0 / K,
+                        "c1": 2.0,
+                        "L0_bound": 10 * L0,
+                    },
+                }
+                if two_layer
+                else None,
+                "device": "cpu",
+                "elapsed_s": 0.1,
             }
             if earlybird:
                 n = len(CHECKPOINTS)
@@ -120,9 +182,9 @@ import importlib  # noqa: E402
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from figures import cmd_figures  # noqa: E402
-from figures.common import FigureSkipped  # noqa: E402
-from verify.rows import load_run  # noqa: E402
+from ebtheory.figures import registry as cmd_figures  # noqa: E402
+from ebtheory.figures.common import FigureSkipped  # noqa: E402
+from ebtheory.verify.rows import load_run  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -178,14 +240,16 @@ def test_fig_a_curves_per_m_with_predicted_and_empirical_marks(runs, tmp_path, m
     assert {ax.get_ylabel() for ax in axes} == {"pruned train accuracy", "pruned train loss L/m (labels)"}
     # The first curve of the top-left panel is the seed mean of m = MS[0]'s GFS-on-labels accuracy.
     line = axes[0].lines[0]
-    expected = [np.mean([r["subnets"]["gfs_labels"]["train_acc"] for r in run.points_for(m=MS[0]) if r["t"] == t])
-                for t in CHECKPOINTS]
+    expected = [
+        np.mean([r["subnets"]["gfs_labels"]["train_acc"] for r in run.points_for(m=MS[0]) if r["t"] == t])
+        for t in CHECKPOINTS
+    ]
     np.testing.assert_allclose(line.get_ydata(), expected)
     np.testing.assert_allclose(line.get_xdata(), CHECKPOINTS)
 
 
 def test_fig_b_fit_line_matches_threshold_fit(runs, tmp_path, monkeypatch):
-    from verify.threshold import fit_log_m, threshold_relative
+    from ebtheory.verify.threshold import fit_log_m, threshold_relative
 
     run = runs["ntk"]
     paths, fig = _render_capturing("b", run, tmp_path, monkeypatch)
@@ -224,8 +288,9 @@ def test_fig_c_bound_at_k_matches_recorded_lemma_a(runs, tmp_path, monkeypatch):
     # Dashed line of t = 0 (labels target): its value at j = K is the recorded Lemma A bound (seed mean).
     bound_line = axes[0].lines[1]
     assert bound_line.get_linestyle() == "--"
-    recorded = np.mean([r["subnets"]["gfs_labels"]["lemma_a"]["bound"]
-                        for r in run.points_for(m=max(MS)) if r["t"] == CHECKPOINTS[0]])
+    recorded = np.mean(
+        [r["subnets"]["gfs_labels"]["lemma_a"]["bound"] for r in run.points_for(m=max(MS)) if r["t"] == CHECKPOINTS[0]]
+    )
     np.testing.assert_allclose(bound_line.get_ydata()[-1], recorded, rtol=1e-9)
     assert np.all(np.diff(bound_line.get_ydata()) < 0)  # the bound decreases in k
 
@@ -250,7 +315,7 @@ def test_fig_d_three_constants_panels(runs, tmp_path, monkeypatch):
 
 @given(rate=st.floats(1e-4, 0.5), steps=st.integers(1, 200), start=st.floats(1e-3, 1e6))
 def test_effective_contraction_recovers_a_geometric_rate(rate, steps, start):
-    from figures.fig_d_constants_vs_m import effective_contraction
+    from ebtheory.figures.fig_d_constants_vs_m import effective_contraction
 
     curve = [start * (1 - rate) ** t for t in range(steps + 1)]
     assert effective_contraction(curve) == pytest.approx(rate, rel=1e-6, abs=1e-12)
@@ -266,7 +331,7 @@ def test_fig_e_four_selections_per_panel(runs, tmp_path, monkeypatch):
 
 
 def test_fig_f_cnn_curves_in_epochs(runs, tmp_path, monkeypatch):
-    from figures.fig_f_cnn import epochs
+    from ebtheory.figures.fig_f_cnn import epochs
 
     paths, fig = _render_capturing("f", runs["cnn"], tmp_path, monkeypatch)
     _check_files(paths)
@@ -295,17 +360,25 @@ def test_fig_h_detection_next_to_thresholds(runs, tmp_path, monkeypatch):
     _check_files(paths)
     (ax,) = _plot_axes(fig)
     assert [line.get_label() for line in ax.lines] == [
-        "Early-Bird detection", "predicted t* (run's eta)",
-        "t_hat* (a), GFS, target = labels", "t_hat* (a), GFS, target = dense output",
+        "Early-Bird detection",
+        "predicted t* (run's eta)",
+        "t_hat* (a), GFS, target = labels",
+        "t_hat* (a), GFS, target = dense output",
     ]
     assert list(ax.lines[0].get_xdata()) == list(MS[:-1])  # m = 160 never detected: left out
     assert ax.get_xlabel() == "dataset size m" and ax.get_ylabel() == "pre-training iterations t"
 
 
-@pytest.mark.parametrize("run_name, figure, words", [
-    ("plain", "g", "Early-Bird"), ("plain", "h", "Early-Bird"), ("ntk", "f", "CNN"),
-    ("cnn", "c", "loss_curve_sum"), ("cnn", "d", "constants"),
-])
+@pytest.mark.parametrize(
+    "run_name, figure, words",
+    [
+        ("plain", "g", "Early-Bird"),
+        ("plain", "h", "Early-Bird"),
+        ("ntk", "f", "CNN"),
+        ("cnn", "c", "loss_curve_sum"),
+        ("cnn", "d", "constants"),
+    ],
+)
 def test_missing_rows_skip_with_a_reason(runs, tmp_path, run_name, figure, words):
     module = importlib.import_module(cmd_figures.FIGURES[figure])
     with pytest.raises(FigureSkipped, match=words):

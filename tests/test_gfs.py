@@ -21,8 +21,9 @@ from ebtheory.symbolic import lemma_a_bound
 F64 = torch.float64
 
 
-def make_instance(seed: int, m: int, n: int, outputs: int, *, with_bias: bool = False, duplicates: int = 0,
-                  dtype: torch.dtype = F64) -> dict:
+def make_instance(
+    seed: int, m: int, n: int, outputs: int, *, with_bias: bool = False, duplicates: int = 0, dtype: torch.dtype = F64
+) -> dict:
     """A random two-layer net on unit-norm inputs; `duplicates` neurons copied to higher indices."""
     gen = torch.Generator().manual_seed(seed)
     d = 4
@@ -39,15 +40,14 @@ def make_instance(seed: int, m: int, n: int, outputs: int, *, with_bias: bool = 
     bias = torch.randn(outputs, generator=gen, dtype=F64) if with_bias else None
     X, W1, W2, b1, Y = (t.to(dtype) for t in (X, W1, W2, b1, Y))
     H = torch.relu(X @ W1.T + b1)
-    return {"X": X, "H": H, "W1": W1, "b1": b1, "W2": W2, "Y": Y,
-            "bias": None if bias is None else bias.to(dtype)}
+    return {"X": X, "H": H, "W1": W1, "b1": b1, "W2": W2, "Y": Y, "bias": None if bias is None else bias.to(dtype)}
 
 
 def subnetwork_output(inst: dict, indices: torch.Tensor) -> torch.Tensor:
     """u_S = (1/|S|) sum_{r in S} g_r from the definition, atom by atom."""
     H, W2, n = inst["H"].to(F64), inst["W2"].to(F64), inst["H"].shape[1]
     bias = 0.0 if inst["bias"] is None else inst["bias"].to(F64)
-    atoms = [n * H[:, r:r + 1] * W2[r] + bias for r in indices.tolist()]
+    atoms = [n * H[:, r : r + 1] * W2[r] + bias for r in indices.tolist()]
     return torch.stack(atoms).mean(0)
 
 
@@ -55,22 +55,31 @@ def exact_candidate_losses(inst: dict, prefix: list[int]) -> torch.Tensor:
     """float64 sum loss of every candidate appended to `prefix`."""
     n = inst["H"].shape[1]
     Y = inst["Y"].to(F64)
-    return torch.tensor([0.5 * float((subnetwork_output(inst, torch.tensor(prefix + [r])) - Y).square().sum())
-                         for r in range(n)], dtype=F64)
+    return torch.tensor(
+        [0.5 * float((subnetwork_output(inst, torch.tensor(prefix + [r])) - Y).square().sum()) for r in range(n)],
+        dtype=F64,
+    )
 
 
 sizes = st.tuples(st.integers(2, 25), st.integers(2, 14), st.integers(1, 3))
 
 
-@given(seed=st.integers(0, 10**6), size=sizes, k=st.integers(1, 12), with_bias=st.booleans(),
-       replacement=st.booleans(), subsample=st.booleans(), duplicates=st.integers(0, 2))
-def test_fast_forms_choose_what_naive_chooses_float64(seed, size, k, with_bias, replacement, subsample,
-                                                        duplicates):
+@given(
+    seed=st.integers(0, 10**6),
+    size=sizes,
+    k=st.integers(1, 12),
+    with_bias=st.booleans(),
+    replacement=st.booleans(),
+    subsample=st.booleans(),
+    duplicates=st.integers(0, 2),
+)
+def test_fast_forms_choose_what_naive_chooses_float64(seed, size, k, with_bias, replacement, subsample, duplicates):
     m, n, outputs = size
     k = k if replacement else min(k, n)
     inst = make_instance(seed, m, n, outputs, with_bias=with_bias, duplicates=min(duplicates, n // 2))
-    options = dict(bias=inst["bias"], replacement=replacement, seed=seed,
-                   n_candidates=max(1, n // 2) if subsample else None)
+    options = dict(
+        bias=inst["bias"], replacement=replacement, seed=seed, n_candidates=max(1, n // 2) if subsample else None
+    )
     naive = greedy_forward_selection_naive(inst["H"], inst["W2"], inst["Y"], k, **options)
     for form in ("gram", "residual", "auto"):
         fast = greedy_forward_selection(inst["H"], inst["W2"], inst["Y"], k, form=form, **options)
@@ -83,8 +92,9 @@ def test_fast_forms_choose_what_naive_chooses_float64(seed, size, k, with_bias, 
 def test_losses_are_sum_losses_of_the_subnetwork_and_the_module_computes_it(seed, size, k, with_bias):
     m, n, outputs = size
     inst = make_instance(seed, m, n, outputs, with_bias=with_bias)
-    result = greedy_forward_selection(inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"],
-                                      W1=inst["W1"], b1=inst["b1"])
+    result = greedy_forward_selection(
+        inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"], W1=inst["W1"], b1=inst["b1"]
+    )
     for step in range(1, k + 1):
         u = subnetwork_output(inst, result.indices[:step])
         expected = 0.5 * float((u - inst["Y"]).square().sum())
@@ -113,14 +123,18 @@ def test_float32_choices_are_eps_optimal_in_float64(seed, size, k, with_bias):
     m, n, outputs = size
     inst = make_instance(seed, m, n, outputs, with_bias=with_bias, dtype=torch.float32)
     inst64 = {key: (None if v is None else v.to(F64)) for key, v in inst.items()}
-    atom_norms = torch.stack([(n * inst64["H"][:, r:r + 1] * inst64["W2"][r]
-                               + (0 if inst64["bias"] is None else inst64["bias"])).norm() for r in range(n)])
+    atom_norms = torch.stack(
+        [
+            (n * inst64["H"][:, r : r + 1] * inst64["W2"][r] + (0 if inst64["bias"] is None else inst64["bias"])).norm()
+            for r in range(n)
+        ]
+    )
     gmax = float(atom_norms.max())
     tie_unit = (gmax + float(inst64["Y"].norm())) * gmax
     for form in ("gram", "residual"):
         result = greedy_forward_selection(inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"], form=form)
         for step in range(1, k + 1):
-            prefix = result.indices[:step - 1].tolist()
+            prefix = result.indices[: step - 1].tolist()
             losses = exact_candidate_losses(inst64, prefix)
             chosen = int(result.indices[step - 1])
             slack = 1e-4 * step * tie_unit / (2 * step**2)  # float32 Gram round-off ~ k * 1e-7 * max|K|, with room
@@ -135,8 +149,9 @@ def test_float64_compute_from_float32_activations_with_chunked_build_matches_nai
     naive = greedy_forward_selection_naive(inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"], dtype=F64)
     for form in ("gram", "residual"):
         # A limit of exactly the N x N float64 Gram forces row chunks of N/4 rows in the conversion.
-        fast = greedy_forward_selection(inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"], dtype=F64,
-                                        form=form, memory_limit_bytes=n * n * 8)
+        fast = greedy_forward_selection(
+            inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"], dtype=F64, form=form, memory_limit_bytes=n * n * 8
+        )
         assert fast.indices.tolist() == naive.indices.tolist(), form
 
 
@@ -148,8 +163,7 @@ def test_atom_gram_is_the_gram_of_the_atoms(seed, size, with_bias):
     expected = torch.einsum("rmc,qmc->rq", atoms, atoms)
     gram = atom_gram(inst["H"], inst["W2"], inst["bias"])
     torch.testing.assert_close(gram, expected, rtol=1e-10, atol=1e-9 * float(expected.abs().max()))
-    chunked = atom_gram(inst["H"].float(), inst["W2"].float(), inst["bias"], dtype=F64,
-                        memory_limit_bytes=n * n * 8)
+    chunked = atom_gram(inst["H"].float(), inst["W2"].float(), inst["bias"], dtype=F64, memory_limit_bytes=n * n * 8)
     torch.testing.assert_close(chunked, atom_gram(inst["H"].float(), inst["W2"].float(), inst["bias"], dtype=F64))
 
 
@@ -235,7 +249,7 @@ def test_bench_command_quick_gfs_prints_valid_json(capsys):
     import argparse
     import json
 
-    from verify.bench import cmd_bench
+    from ebtheory.cli import bench as cmd_bench
 
     parser = argparse.ArgumentParser()
     cmd_bench.add_arguments(parser)
@@ -244,6 +258,6 @@ def test_bench_command_quick_gfs_prints_valid_json(capsys):
     assert result["per_step"] and all(row["identical_choices"] for row in result["per_step"])
     assert {"naive_s_per_step", "gram_s_per_step", "residual_s_per_step"} <= set(result["per_step"][0])
     assert result["end_to_end"]["k"] == 30 and result["end_to_end"]["form"] in ("gram", "residual")
-    from verify.bench.gfs_bench import gfs_markdown_table
+    from ebtheory.verify.bench.gfs_bench import gfs_markdown_table
 
     assert "| N | m | C |" in gfs_markdown_table(result)

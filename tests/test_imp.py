@@ -90,15 +90,16 @@ def test_rewind_is_exact(rewind_iteration):
     pruned weights are 0. The iteration-j state comes from a separate run of exactly j steps."""
     reference = mlp(7)
     train_with_checkpoints(
-        reference, *data(7), TrainConfig(optimizer="sgd", lr=0.05, batch_size=4, momentum=0.5, seed=7),
-        [rewind_iteration], device="cpu",
+        reference,
+        *data(7),
+        TrainConfig(optimizer="sgd", lr=0.05, batch_size=4, momentum=0.5, seed=7),
+        [rewind_iteration],
+        device="cpu",
     )
     at_j = {k: v.detach().clone() for k, v in reference.state_dict().items()}
     train, starts = recording(train_fn(7))
     model = mlp(7)
-    result = iterative_magnitude_pruning(
-        model, train, target_remaining=12, rounds=3, rewind_iteration=rewind_iteration
-    )
+    result = iterative_magnitude_pruning(model, train, target_remaining=12, rounds=3, rewind_iteration=rewind_iteration)
     assert len(starts) == 4  # the dense run and three retrainings
     for key, value in at_j.items():
         assert torch.equal(result.rewind_state[key], value), key
@@ -202,9 +203,7 @@ def test_a_second_imp_continues_from_the_installed_masks():
 
 def test_imp_on_a_conv_net_with_batchnorm_rewinds_buffers():
     torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 2)
-    )
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
     init = {k: v.clone() for k, v in model.state_dict().items()}
     X = torch.randn(8, 1, 6, 6, generator=torch.Generator().manual_seed(0))
     labels = torch.tensor([0, 1] * 4)

@@ -68,10 +68,13 @@ def _check_against_brute_force(model, X, Y, result, loss: str, replacement: bool
             for step in range(len(chosen)):
                 before = chosen[:step]
                 candidates = [j for j in range(widths[layer]) if replacement or j not in before]
-                scores = torch.tensor([
-                    _sum_loss(gated(model, X, {**gates, layer: _gate(before + [j], widths[layer])}), Y, loss)
-                    for j in candidates
-                ], dtype=torch.float64)
+                scores = torch.tensor(
+                    [
+                        _sum_loss(gated(model, X, {**gates, layer: _gate(before + [j], widths[layer])}), Y, loss)
+                        for j in candidates
+                    ],
+                    dtype=torch.float64,
+                )
                 best = float(scores.min())
                 picked = scores[candidates.index(chosen[step])]
                 scale = TIE * max(1.0, abs(best))
@@ -100,17 +103,19 @@ def _randomise_batch_norms(model: nn.Module, seed: int) -> None:
                 module.bias.copy_(0.3 * torch.randn(c, generator=generator))
 
 
-mlp_instances = st.fixed_dictionaries({
-    "d": st.integers(1, 5),
-    "widths": st.lists(st.integers(1, 7), min_size=1, max_size=2),
-    "classes": st.integers(1, 4),
-    "m": st.integers(1, 8),
-    "keep": st.integers(1, 6),
-    "replacement": st.booleans(),
-    "loss": st.sampled_from(["squared", "cross_entropy"]),
-    "batch": st.integers(1, 5),
-    "seed": st.integers(0, 10_000),
-})
+mlp_instances = st.fixed_dictionaries(
+    {
+        "d": st.integers(1, 5),
+        "widths": st.lists(st.integers(1, 7), min_size=1, max_size=2),
+        "classes": st.integers(1, 4),
+        "m": st.integers(1, 8),
+        "keep": st.integers(1, 6),
+        "replacement": st.booleans(),
+        "loss": st.sampled_from(["squared", "cross_entropy"]),
+        "batch": st.integers(1, 5),
+        "seed": st.integers(0, 10_000),
+    }
+)
 
 
 @given(mlp_instances)
@@ -119,8 +124,16 @@ def test_mlp_layerwise_gfs_matches_brute_force_greedy(case):
     X = torch.randn(case["m"], case["d"], generator=torch.Generator().manual_seed(case["seed"]), dtype=torch.float64)
     Y = _labels(case["m"], case["classes"], case["seed"] + 1)
     keep = [case["keep"] if case["replacement"] else min(case["keep"], w) for w in case["widths"]]
-    result = layerwise_gfs(model, X, Y, keep, loss=case["loss"], replacement=case["replacement"],
-                           candidate_batch=case["batch"], seed=case["seed"])
+    result = layerwise_gfs(
+        model,
+        X,
+        Y,
+        keep,
+        loss=case["loss"],
+        replacement=case["replacement"],
+        candidate_batch=case["batch"],
+        seed=case["seed"],
+    )
     _check_against_brute_force(model, X, Y, result, case["loss"], case["replacement"])
     for name, k in zip(prunable_layers(model), keep):
         chosen = result.selections[name]
@@ -147,8 +160,14 @@ def test_smaller_mlp_reproduces_the_gated_network(case):
     assert result.losses[names[-1]][-1] == pytest.approx(_sum_loss(small, Y, case["loss"]), rel=1e-9, abs=1e-9)
 
 
-@given(st.integers(1, 6), st.integers(1, 9), st.integers(1, 3), st.integers(2, 8), st.integers(1, 5),
-       st.integers(0, 10_000))
+@given(
+    st.integers(1, 6),
+    st.integers(1, 9),
+    st.integers(1, 3),
+    st.integers(2, 8),
+    st.integers(1, 5),
+    st.integers(0, 10_000),
+)
 def test_two_layer_mlp_gated_output_is_mean_of_theory_atoms(d, width, classes, m, keep, seed):
     """THEORY.md section 2: u_S = (1/|S|) sum_{r in S} g_r with g_r = n h_r (x) W2[r] + b."""
     model = DeepMLP(d, [width], classes, seed=seed).double()
@@ -167,8 +186,15 @@ def test_two_layer_mlp_gated_output_is_mean_of_theory_atoms(d, width, classes, m
     assert result.losses["layers.0"][0] == pytest.approx(float(0.5 * (atoms[first] - Y).square().sum()), rel=1e-9)
 
 
-@given(st.integers(1, 6), st.integers(1, 9), st.integers(1, 3), st.integers(1, 8), st.integers(1, 6), st.booleans(),
-       st.integers(0, 10_000))
+@given(
+    st.integers(1, 6),
+    st.integers(1, 9),
+    st.integers(1, 3),
+    st.integers(1, 8),
+    st.integers(1, 6),
+    st.booleans(),
+    st.integers(0, 10_000),
+)
 def test_one_hidden_layer_agrees_with_exact_two_layer_gfs(d, width, classes, m, keep, replacement, seed):
     """For one hidden layer, layer-wise GFS with the squared loss is the two-layer GFS of prune/gfs.py."""
     model = DeepMLP(d, [width], classes, seed=seed).double()
@@ -183,8 +209,15 @@ def test_one_hidden_layer_agrees_with_exact_two_layer_gfs(d, width, classes, m, 
     np.testing.assert_allclose(result.losses["layers.0"], np.asarray(exact.losses), rtol=1e-8, atol=1e-10)
 
 
-@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.booleans(),
-       st.sampled_from(["squared", "cross_entropy"]), st.integers(0, 10_000))
+@given(
+    st.integers(1, 3),
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.booleans(),
+    st.sampled_from(["squared", "cross_entropy"]),
+    st.integers(0, 10_000),
+)
 def test_cnn_layerwise_gfs_matches_brute_force_greedy(c1, c2, classes, keep, replacement, loss, seed):
     model = ResidualCNN(1, classes, 8, widths=(c1, c2), seed=seed).double().eval()
     _randomise_batch_norms(model, seed)
@@ -248,8 +281,10 @@ def test_keep_forms_and_float_targets():
     assert [len(c) for c in layerwise_gfs(model, X, Y, 0.5).selections.values()] == [3, 2]
     one_hot = F.one_hot(Y, 2).float()
     for loss in ("squared", "cross_entropy"):
-        assert layerwise_gfs(model, X, one_hot, [2, 3], loss=loss).selections == \
-            layerwise_gfs(model, X, Y, [2, 3], loss=loss).selections
+        assert (
+            layerwise_gfs(model, X, one_hot, [2, 3], loss=loss).selections
+            == layerwise_gfs(model, X, Y, [2, 3], loss=loss).selections
+        )
 
 
 @pytest.mark.parametrize(
@@ -273,8 +308,14 @@ def test_keep_forms_and_float_targets():
     ],
 )
 def test_bad_arguments_raise_value_error(kwargs, argument):
-    arguments = {"model": DeepMLP(3, [6, 4], 3, seed=0), "X": torch.randn(5, 3),
-                 "Y": torch.tensor([0, 1, 2, 1, 0]), "keep": 2, **kwargs}
+    arguments = {
+        "model": DeepMLP(3, [6, 4], 3, seed=0),
+        "X": torch.randn(5, 3),
+        "Y": torch.tensor([0, 1, 2, 1, 0]),
+        "keep": 2,
+        **kwargs,
+    }
     with pytest.raises(ValueError, match=argument):
-        layerwise_gfs(arguments.pop("model"), arguments.pop("X"), arguments.pop("Y"), arguments.pop("keep"),
-                      **arguments)
+        layerwise_gfs(
+            arguments.pop("model"), arguments.pop("X"), arguments.pop("Y"), arguments.pop("keep"), **arguments
+        )

@@ -11,8 +11,8 @@ import pytest
 import sympy as sp
 
 from ebtheory import symbolic
-from proofs.check_initial_loss import relu_moment
-from proofs.checks import all_steps, plant, positivity_certificate, run_checks, verify
+from ebtheory.proofs.check_initial_loss import relu_moment
+from ebtheory.proofs.checks import all_steps, plant, positivity_certificate, run_checks, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = all_steps()
@@ -20,7 +20,7 @@ STEPS = all_steps()
 
 def run_proofs(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "proofs", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "ebtheory.proofs", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
 
 
@@ -58,10 +58,8 @@ def test_planted_wrong_step_fails(name):
 
 def test_checks_use_the_expressions_of_ebtheory_symbolic(monkeypatch):
     """A typo in symbolic.py's Lemma A constant (V/(4(1-eps)k)) must make the proof checks fail."""
-    monkeypatch.setattr(
-        symbolic, "greedy_term_expr", lambda: symbolic.V / (4 * (1 - symbolic.eps) * symbolic.k)
-    )
-    results = {r.name: r for r in run_checks(all_steps(["proofs.check_lemma_a"]))}
+    monkeypatch.setattr(symbolic, "greedy_term_expr", lambda: symbolic.V / (4 * (1 - symbolic.eps) * symbolic.k))
+    results = {r.name: r for r in run_checks(all_steps(["ebtheory.proofs.check_lemma_a"]))}
     assert not results["lemma_a.statement"].passed
     assert not results["lemma_a.closing"].passed
 

@@ -8,11 +8,11 @@ import math
 import pytest
 
 from ebtheory.cli import main
-from verify import rows
-from verify.report import build_report, format_report, report_is_finite
-from verify.spec import ExperimentSpec
-from verify.threshold import threshold_relative
-from verify.unit import lemma_a_check
+from ebtheory.verify import rows
+from ebtheory.verify.report import build_report, format_report, report_is_finite
+from ebtheory.verify.spec import ExperimentSpec
+from ebtheory.verify.threshold import threshold_relative
+from ebtheory.verify.unit import lemma_a_check
 
 MS = (100, 200, 400, 800)
 SPEC = ExperimentSpec(name="planted", ms=MS, checkpoints=tuple(range(0, 1001, 50)), rel_tol=0.05)
@@ -25,12 +25,31 @@ def _curve(m: int, seed: int, t: int) -> float:
 
 
 def _subnet(loss: float, ratio: float | None, held: bool = True) -> dict:
-    lemma = None if ratio is None else {"bound": 1.0, "measured": ratio, "held": held, "ratio": ratio,
-                                        "dense_loss_sum": 0.1, "null_loss_sum": 0.5, "vacuous": ratio < 0.5}
-    return {"target": "labels", "train_loss_sum": loss * 10, "train_loss_mean": loss, "train_acc": 1 - loss,
-            "test_acc": 0.9 - loss, "target_loss_sum": loss * 10, "distinct": 3, "loss_curve_sum": None,
-            "lemma_a": lemma, "finetuned": {"train_loss_sum": 1.0, "train_loss_mean": 0.05, "train_acc": 1.0,
-                                            "test_acc": 0.95}}
+    lemma = (
+        None
+        if ratio is None
+        else {
+            "bound": 1.0,
+            "measured": ratio,
+            "held": held,
+            "ratio": ratio,
+            "dense_loss_sum": 0.1,
+            "null_loss_sum": 0.5,
+            "vacuous": ratio < 0.5,
+        }
+    )
+    return {
+        "target": "labels",
+        "train_loss_sum": loss * 10,
+        "train_loss_mean": loss,
+        "train_acc": 1 - loss,
+        "test_acc": 0.9 - loss,
+        "target_loss_sum": loss * 10,
+        "distinct": 3,
+        "loss_curve_sum": None,
+        "lemma_a": lemma,
+        "finetuned": {"train_loss_sum": 1.0, "train_loss_mean": 0.05, "train_acc": 1.0, "test_acc": 0.95},
+    }
 
 
 def _planted_run(tmp_path, held_everywhere: bool = True, spec: ExperimentSpec = SPEC):
@@ -40,13 +59,26 @@ def _planted_run(tmp_path, held_everywhere: bool = True, spec: ExperimentSpec = 
             for i, t in enumerate(spec.checkpoints):
                 loss = _curve(m, seed, t)
                 ratio = 0.2 + 0.01 * i
-                subnets = {"gfs_labels": _subnet(loss, ratio, held_everywhere or (m, seed, t) != (200, 1, 50)),
-                           "random": _subnet(loss + 0.3, None)}
-                rows.write_point(tmp_path, {"m": m, "seed": seed, "t": t, "k": 4, "V": 1.0, "dense": {
-                    "train_loss_sum": 1.0, "train_loss_mean": 0.01, "train_acc": 0.99, "test_acc": 0.9},
-                    "subnets": subnets})
-            rows.write_unit(tmp_path, {"m": m, "seed": seed, "predicted": {
-                "fixed_eta": {"t_star": 50.0 * math.log(m)}, "du_eta": None}})
+                subnets = {
+                    "gfs_labels": _subnet(loss, ratio, held_everywhere or (m, seed, t) != (200, 1, 50)),
+                    "random": _subnet(loss + 0.3, None),
+                }
+                rows.write_point(
+                    tmp_path,
+                    {
+                        "m": m,
+                        "seed": seed,
+                        "t": t,
+                        "k": 4,
+                        "V": 1.0,
+                        "dense": {"train_loss_sum": 1.0, "train_loss_mean": 0.01, "train_acc": 0.99, "test_acc": 0.9},
+                        "subnets": subnets,
+                    },
+                )
+            rows.write_unit(
+                tmp_path,
+                {"m": m, "seed": seed, "predicted": {"fixed_eta": {"t_star": 50.0 * math.log(m)}, "du_eta": None}},
+            )
     return rows.load_run(tmp_path)
 
 
@@ -59,8 +91,10 @@ def test_report_recovers_planted_thresholds_and_lemma_a_verdict(tmp_path):
     assert lemma["vacuous_points"] == 4 * 3 * 21  # every planted ratio < 0.5 is marked vacuous
     relative = report["thresholds"]["gfs_labels/relative"]
     for row in relative["per_m"]:
-        expected = [threshold_relative(SPEC.checkpoints, [_curve(row["m"], s, t) for t in SPEC.checkpoints], 0.05)
-                    for s in SPEC.seeds]
+        expected = [
+            threshold_relative(SPEC.checkpoints, [_curve(row["m"], s, t) for t in SPEC.checkpoints], 0.05)
+            for s in SPEC.seeds
+        ]
         assert row["t_hat"] == pytest.approx(sum(expected) / 3)
         assert row["t_star_fixed_eta"] == pytest.approx(50.0 * math.log(row["m"]))
         assert row["ratio_fixed_eta"] == pytest.approx(row["t_star_fixed_eta"] / row["t_hat"])
@@ -120,7 +154,8 @@ def test_thresholds_at_the_last_checkpoint_are_flagged_as_censored(tmp_path):
     relative = report["thresholds"]["gfs_labels/relative"]
     expected = sum(
         threshold_relative(short.checkpoints, [_curve(m, s, t) for t in short.checkpoints], 0.05) == 100
-        for m in MS for s in short.seeds
+        for m in MS
+        for s in short.seeds
     )
     assert expected > 0 and relative["censored"] == expected and relative["t_max"] == 100
     assert sum(row["at_t_max"] for row in relative["per_m"]) == expected

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from verify import rows
+from ebtheory.verify import rows
 
 
 def _point(m: int, seed: int, t: int) -> dict:

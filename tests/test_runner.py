@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from verify import rows
-from verify.runner import pending_units, prepare_run_dir, run_sweep
-from verify.spec import ExperimentSpec
+from ebtheory.verify import rows
+from ebtheory.verify.runner import pending_units, prepare_run_dir, run_sweep
+from ebtheory.verify.spec import ExperimentSpec
 
 SPEC = ExperimentSpec(name="fake", ms=(4, 5, 6, 7), seeds=(0, 1, 2), checkpoints=(0, 1, 2, 5))
 FAIL_AT = {"m": None}
@@ -116,7 +116,9 @@ def test_killed_run_resumes_with_every_point_once_and_identical(tmp_path):
     reference = _all_rows(next((tmp_path / "full").iterdir()))
     assert len(after) == n_expected and sorted(after) == sorted(reference)
     assert all(after[name] == before[name] for name in before)
-    assert all((points_dir / name).stat().st_ino == ino for name, ino in inodes.items()), "a finished point was rewritten"
+    assert all((points_dir / name).stat().st_ino == ino for name, ino in inodes.items()), (
+        "a finished point was rewritten"
+    )
     assert after == reference
     assert not list(points_dir.glob(".*.tmp"))
 
@@ -124,8 +126,21 @@ def test_killed_run_resumes_with_every_point_once_and_identical(tmp_path):
 @pytest.mark.slow
 def test_killing_the_sweep_process_ends_its_workers(tmp_path):
     """`kill` of `ebtheory run --jobs 2` (the parent only, not its group) stops the units too."""
-    command = [sys.executable, "-m", "ebtheory.cli", "run", "tiny", "--out", str(tmp_path), "--device", "cpu",
-               "--jobs", "2", "--no-progress", "--no-figures"]
+    command = [
+        sys.executable,
+        "-m",
+        "ebtheory.cli",
+        "run",
+        "tiny",
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--jobs",
+        "2",
+        "--no-progress",
+        "--no-figures",
+    ]
     sweep = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list(tmp_path.glob(f"*/{rows.POINTS_DIR}/*.json")):

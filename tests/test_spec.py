@@ -7,8 +7,8 @@ import hashlib
 
 import pytest
 
-from verify.presets import PRESETS, get_preset
-from verify.spec import ExperimentSpec, log_checkpoints, run_dir_name, spec_from_dict, with_overrides
+from ebtheory.verify.presets import PRESETS, get_preset
+from ebtheory.verify.spec import ExperimentSpec, log_checkpoints, run_dir_name, spec_from_dict, with_overrides
 
 # Pinned so that old results stay findable: a change here moves every recorded run of the preset.
 # Moved once, before any recorded result was published, when the presets took evenly spaced
@@ -95,7 +95,7 @@ def test_log_checkpoints_is_log_spaced_from_zero():
 
 
 def test_earlybird_mask_times():
-    from verify.spec import earlybird_times
+    from ebtheory.verify.spec import earlybird_times
 
     spec = ExperimentSpec(checkpoints=(0, 1, 3, 10, 100), earlybird_masks=5)
     assert earlybird_times(spec) == (0, 25, 50, 75, 100)
@@ -105,7 +105,7 @@ def test_earlybird_mask_times():
 
 
 def test_step_size_scaling():
-    from verify.spec import step_size
+    from ebtheory.verify.spec import step_size
 
     spec = ExperimentSpec(ms=(100, 200, 400, 800), eta=0.01, finetune_eta=0.002)
     assert [step_size(spec, m) for m in spec.ms] == [0.01] * 4

@@ -58,8 +58,19 @@ def test_values_agree_with_independent_formulas(b: S.BoundInputs) -> None:
 def test_lambdified_values_equal_sympy_evalf(b: S.BoundInputs, t: float) -> None:
     values = S.evaluate_bound(b, t=t)
     l0 = S.initial_loss_bound_expr().subs({S.m: b.m, S.C: b.C, S.kappa: b.kappa, S.delta: b.delta, S.y_norm2: b.m})
-    subs = {S.m: b.m, S.C: b.C, S.k: b.k, S.eta: b.eta, S.lambda0: b.lambda0, S.delta: b.delta,
-            S.kappa: b.kappa, S.eps: b.eps, S.V: b.V, S.y_norm2: b.m, S.t: t}
+    subs = {
+        S.m: b.m,
+        S.C: b.C,
+        S.k: b.k,
+        S.eta: b.eta,
+        S.lambda0: b.lambda0,
+        S.delta: b.delta,
+        S.kappa: b.kappa,
+        S.eps: b.eps,
+        S.V: b.V,
+        S.y_norm2: b.m,
+        S.t: t,
+    }
     # Exact binary values at 60 digits, so sympy's evaluation is not limited by 15-digit Floats.
     subs = {symbol: sp.Float(value, 60) for symbol, value in subs.items()}
     l0 = l0.subs(S.delta, sp.Float(b.delta, 60)).subs(S.kappa, sp.Float(b.kappa, 60))
@@ -85,17 +96,40 @@ def test_threshold_is_exactly_where_the_bound_reaches_twice_the_greedy_term(b: S
 
 def test_clamp_at_zero_when_the_log_is_negative() -> None:
     b = S.BoundInputs(m=1, k=1, eta=1.0, lambda0=0.5, delta=0.9, V=1e6)
-    assert S.threshold_exact_expr().subs(S.L0, S.initial_loss_bound_expr()).subs(
-        {S.m: 1, S.C: 1, S.k: 1, S.eta: 1, S.lambda0: 0.5, S.delta: 0.9, S.kappa: 1, S.eps: 0.5, S.V: 1e6, S.y_norm2: 1}
-    ).evalf() < 0
+    assert (
+        S.threshold_exact_expr()
+        .subs(S.L0, S.initial_loss_bound_expr())
+        .subs(
+            {
+                S.m: 1,
+                S.C: 1,
+                S.k: 1,
+                S.eta: 1,
+                S.lambda0: 0.5,
+                S.delta: 0.9,
+                S.kappa: 1,
+                S.eps: 0.5,
+                S.V: 1e6,
+                S.y_norm2: 1,
+            }
+        )
+        .evalf()
+        < 0
+    )
     values = S.evaluate_bound(b)
     assert values.t_star == 0.0 and values.t_star_upper == 0.0
 
 
 def test_monotonicity_is_derived_by_sympy() -> None:
     claims = {claim.variable: claim for claim in S.threshold_monotonicity()}
-    expected = {"m": "increasing", "k": "increasing", "delta": "decreasing", "V": "decreasing",
-                "eta": "decreasing", "lambda_0": "decreasing"}
+    expected = {
+        "m": "increasing",
+        "k": "increasing",
+        "delta": "decreasing",
+        "V": "decreasing",
+        "eta": "decreasing",
+        "lambda_0": "decreasing",
+    }
     assert {name: claim.direction for name, claim in claims.items()} == expected
     assert all(claim.proven for claim in claims.values())
 
@@ -108,8 +142,12 @@ def test_monotonicity_numerically(b: S.BoundInputs, factor: float) -> None:
     bigger_k = S.evaluate_bound(S.BoundInputs(**{**b.__dict__, "k": int(b.k * factor) + 1})).t_star
     bigger_v = S.evaluate_bound(S.BoundInputs(**{**b.__dict__, "V": b.V * factor})).t_star
     smaller_delta = S.evaluate_bound(S.BoundInputs(**{**b.__dict__, "delta": b.delta / factor})).t_star
-    bigger_lambda = S.evaluate_bound(S.BoundInputs(**{**b.__dict__, "eta": b.eta / factor, "lambda0": b.lambda0 * factor}))
-    bigger_eta = S.evaluate_bound(S.BoundInputs(**{**b.__dict__, "eta": b.eta * min(factor, 1.99 / (b.eta * b.lambda0))}))
+    bigger_lambda = S.evaluate_bound(
+        S.BoundInputs(**{**b.__dict__, "eta": b.eta / factor, "lambda0": b.lambda0 * factor})
+    )
+    bigger_eta = S.evaluate_bound(
+        S.BoundInputs(**{**b.__dict__, "eta": b.eta * min(factor, 1.99 / (b.eta * b.lambda0))})
+    )
     assert bigger_m > base and bigger_k > base and smaller_delta > base
     assert bigger_v < base
     assert bigger_eta.t_star <= base
@@ -183,14 +221,22 @@ GOOD = dict(m=100, k=10, eta=1.0, lambda0=0.1, delta=0.1, V=1.0)
 @pytest.mark.parametrize(
     "field, value, fragment",
     [
-        ("m", 0, "m must be a positive integer"), ("m", 2.5, "m must be a positive integer"),
-        ("m", True, "m must be"), ("k", -1, "k must be a positive integer"),
-        ("eta", 0.0, "eta must lie in (0, inf)"), ("eta", float("nan"), "eta must be a finite"),
-        ("lambda0", -1.0, "lambda0 must lie in (0, inf)"), ("eta", 30.0, "eta*lambda0 must lie in (0, 2)"),
-        ("delta", 1.0, "delta must lie in (0, 1)"), ("delta", 0.0, "delta must lie in (0, 1)"),
-        ("V", 0.0, "V must lie in (0, inf)"), ("V", float("inf"), "V must be a finite"),
-        ("eps", 1.0, "eps must lie in (0, 1)"), ("kappa", 0.0, "kappa must lie in (0, inf)"),
-        ("C", 0, "C must be a positive integer"), ("y_norm2", -1.0, "y_norm2 must lie in (0, inf)"),
+        ("m", 0, "m must be a positive integer"),
+        ("m", 2.5, "m must be a positive integer"),
+        ("m", True, "m must be"),
+        ("k", -1, "k must be a positive integer"),
+        ("eta", 0.0, "eta must lie in (0, inf)"),
+        ("eta", float("nan"), "eta must be a finite"),
+        ("lambda0", -1.0, "lambda0 must lie in (0, inf)"),
+        ("eta", 30.0, "eta*lambda0 must lie in (0, 2)"),
+        ("delta", 1.0, "delta must lie in (0, 1)"),
+        ("delta", 0.0, "delta must lie in (0, 1)"),
+        ("V", 0.0, "V must lie in (0, inf)"),
+        ("V", float("inf"), "V must be a finite"),
+        ("eps", 1.0, "eps must lie in (0, 1)"),
+        ("kappa", 0.0, "kappa must lie in (0, inf)"),
+        ("C", 0, "C must be a positive integer"),
+        ("y_norm2", -1.0, "y_norm2 must lie in (0, inf)"),
         ("loss", "median", "loss must be one of"),
     ],
 )

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from verify.threshold import fit_log_m, threshold_absolute, threshold_relative
+from ebtheory.verify.threshold import fit_log_m, threshold_absolute, threshold_relative
 
 grids = st.lists(st.integers(0, 5000), min_size=2, max_size=12, unique=True).map(sorted)
 curves = st.lists(st.floats(0.0, 100.0), min_size=12, max_size=12)

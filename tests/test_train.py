@@ -198,9 +198,7 @@ def test_losses_and_their_units():
 def test_cross_entropy_training_reduces_the_loss():
     X, _ = regression_data()
     labels = (X[:, 0] > 0).long()
-    result = train_with_checkpoints(
-        mlp(0), X, labels, TrainConfig(lr=0.5, loss="cross_entropy"), [30], device="cpu"
-    )
+    result = train_with_checkpoints(mlp(0), X, labels, TrainConfig(lr=0.5, loss="cross_entropy"), [30], device="cpu")
     assert result.losses[-1] < result.losses[0]
 
 
@@ -208,9 +206,7 @@ def test_penalty_enters_the_objective_but_not_the_record():
     X, Y = regression_data()
     config = TrainConfig(lr=0.01)
     plain = train_with_checkpoints(mlp(0), X, Y, config, [3], device="cpu")
-    pulled = train_with_checkpoints(
-        mlp(0), X, Y, config, [3], device="cpu", penalty=lambda m: m[0].weight.abs().sum()
-    )
+    pulled = train_with_checkpoints(mlp(0), X, Y, config, [3], device="cpu", penalty=lambda m: m[0].weight.abs().sum())
     assert plain.losses[0] == pulled.losses[0]
     assert pulled.states[3]["0.weight"].abs().sum() < plain.states[3]["0.weight"].abs().sum()
 

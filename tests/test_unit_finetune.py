@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from ebtheory.constants import empirical_ntk_gram
 from ebtheory.prune.gfs import pruned_two_layer
-from verify import unit
-from verify.presets import TINY
-from verify.spec import ExperimentSpec
+from ebtheory.verify import unit
+from ebtheory.verify.presets import TINY
+from ebtheory.verify.spec import ExperimentSpec
 
 
 @settings(max_examples=15)
@@ -30,8 +30,15 @@ def test_auto_step_is_within_a_factor_two_of_the_stability_scale(seed: int, m: i
     counts = torch.bincount(torch.randint(0, n, (k,), generator=generator), minlength=n)
     subnet = pruned_two_layer(W1, W2, counts)
     labels = torch.zeros(m, dtype=torch.long)
-    data = unit.UnitData(X=X, Y=torch.zeros(m, classes, dtype=torch.float64), y=labels, X_test=X, y_test=labels,
-                         num_classes=classes, input_shape=(d,))
+    data = unit.UnitData(
+        X=X,
+        Y=torch.zeros(m, classes, dtype=torch.float64),
+        y=labels,
+        X_test=X,
+        y_test=labels,
+        num_classes=classes,
+        input_shape=(d,),
+    )
     step = unit.finetune_step(dataclasses.replace(TINY, finetune_eta=0.0), subnet, data)
     gauss_newton = empirical_ntk_gram(subnet, X, outputs="full")
     lambda_max = float(np.linalg.eigvalsh(gauss_newton)[-1])
@@ -43,8 +50,9 @@ def test_auto_step_is_within_a_factor_two_of_the_stability_scale(seed: int, m: i
 
 def test_explicit_step_is_used_and_cnn_needs_one() -> None:
     spec = dataclasses.replace(TINY, finetune_eta=0.03)
-    data = unit.UnitData(X=torch.zeros(16, 2), Y=None, y=None, X_test=None, y_test=None, num_classes=2,
-                         input_shape=(2,))
+    data = unit.UnitData(
+        X=torch.zeros(16, 2), Y=None, y=None, X_test=None, y_test=None, num_classes=2, input_shape=(2,)
+    )
     assert unit.finetune_step(spec, None, data) == 0.03
     with pytest.raises(ValueError, match="finetune_eta"):
         ExperimentSpec(model="cnn", finetune_eta=0.0)

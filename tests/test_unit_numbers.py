@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 import torch
 
-from verify import unit
-from verify.presets import TINY
+from ebtheory.verify import unit
+from ebtheory.verify.presets import TINY
 
 
 @pytest.mark.parametrize("train_loss", ["sum_squares", "cross_entropy"])

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from verify.spec import ExperimentSpec, log_checkpoints
+from ebtheory.verify.spec import ExperimentSpec, log_checkpoints
 
 # digits on the unit sphere: lambda_max(H_inf) = 4.2 at m = 16, 12.7 at m = 48, 209 at m = 800,
 # 261 at m = 1000 (ebtheory.constants); eta below is about 1 / lambda_max at the largest m.
 # Fine-tuning: finetune_eta = 0 picks each subnetwork's own safe step, 1/lambda_max of its
-# Gauss-Newton matrix (verify.unit.finetune_step). A shared step (eta * k / N, tried first) suited GFS
+# Gauss-Newton matrix (ebtheory.verify.unit.finetune_step). A shared step (eta * k / N, tried first) suited GFS
 # but made the magnitude and random subnetworks oscillate: their fine-tuned test accuracy fell from
 # 0.90 to 0.70 on quick, an artefact of the step, not of the subnetworks. kappa = 0.3 and k = N/2: under NTK scaling V is about
 # kappa^2 N m C / 2 (THEORY.md 5.3), and with kappa = 1 or k = N/8 the pruned loss sat at the zero
@@ -116,9 +116,7 @@ CNN = dataclasses.replace(
     abs_tol=0.5,
 )
 
-PRESETS: dict[str, ExperimentSpec] = {
-    spec.name: spec for spec in (TINY, QUICK, FASHION, MNIST_PAPER, CNN)
-}
+PRESETS: dict[str, ExperimentSpec] = {spec.name: spec for spec in (TINY, QUICK, FASHION, MNIST_PAPER, CNN)}
 
 
 def get_preset(name: str) -> ExperimentSpec:

@@ -1,4 +1,4 @@
-"""The verdict of a recorded run, read from its rows only (verify.rows.load_run).
+"""The verdict of a recorded run, read from its rows only (ebtheory.verify.rows.load_run).
 
 build_report(run) -> a JSON-able dict; format_report(report) -> the printed table. Sections:
 - lemma_a: per GFS target, whether Lemma A's bound held at every point, the worst ratio
@@ -14,7 +14,7 @@ build_report(run) -> a JSON-able dict; format_report(report) -> the printed tabl
 - earlybird: per m, three rules side by side, all in pre-training iterations (the checkpoints play
   the role of epochs): the Early-Bird detection t (mean over the seeds that detected), the predicted
   t* (fixed eta) and the empirical t_hat* (definition (a), GFS on the labels); then the train and
-  test accuracy of the three tickets of equal size and budget t_EB + F (verify.rows: "tickets").
+  test accuracy of the three tickets of equal size and budget t_EB + F (ebtheory.verify.rows: "tickets").
 For the CNN only the empirical part applies (THEORY.md 5.6) and the report says so.
 """
 
@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from verify.rows import RunRecord
-from verify.threshold import DEFINITIONS, empirical_thresholds, fit_log_m
+from ebtheory.verify.rows import RunRecord
+from ebtheory.verify.threshold import DEFINITIONS, empirical_thresholds, fit_log_m
 
 GFS_SUBNETS = ("gfs_labels", "gfs_dense")
 BASELINE_SUBNETS = ("magnitude", "random")
@@ -84,21 +84,27 @@ def threshold_verdict(run: RunRecord) -> dict[str, dict]:
             per_m = []
             for m, values in sorted(thresholds.items()):
                 empirical = _mean(values)
-                row: dict[str, Any] = {"m": m, "t_hat": empirical, "reached": sum(v is not None for v in values),
-                                       "seeds": len(values),
-                                       # t_hat* at the longest pre-training: censored, the loss was still
-                                       # falling (a) or first got there (b) at the grid's end
-                                       "at_t_max": sum(v == t_max for v in values if v is not None)}
+                row: dict[str, Any] = {
+                    "m": m,
+                    "t_hat": empirical,
+                    "reached": sum(v is not None for v in values),
+                    "seeds": len(values),
+                    # t_hat* at the longest pre-training: censored, the loss was still
+                    # falling (a) or first got there (b) at the grid's end
+                    "at_t_max": sum(v == t_max for v in values if v is not None),
+                }
                 for regime, values_by_m in predicted.items():
                     t_star = values_by_m.get(m)
                     row[f"t_star_{regime}"] = t_star
-                    row[f"ratio_{regime}"] = (
-                        t_star / empirical if t_star is not None and empirical else None
-                    )
+                    row[f"ratio_{regime}"] = t_star / empirical if t_star is not None and empirical else None
                 per_m.append(row)
             censored = sum(row["at_t_max"] for row in per_m)
-            out[f"{subnet}/{definition}"] = {"fit": None if fit is None else fit.to_dict(), "per_m": per_m,
-                                             "censored": censored, "t_max": t_max}
+            out[f"{subnet}/{definition}"] = {
+                "fit": None if fit is None else fit.to_dict(),
+                "per_m": per_m,
+                "censored": censored,
+                "t_max": t_max,
+            }
     return out
 
 
@@ -138,8 +144,11 @@ def accuracy_table(run: RunRecord) -> list[dict]:
         last = [p for p in run.points_for(m=m) if p["t"] == t_max]
         if not last:
             continue
-        row: dict[str, Any] = {"m": m, "dense_train_acc": _mean([p["dense"]["train_acc"] for p in last]),
-                               "dense_test_acc": _mean([p["dense"]["test_acc"] for p in last])}
+        row: dict[str, Any] = {
+            "m": m,
+            "dense_train_acc": _mean([p["dense"]["train_acc"] for p in last]),
+            "dense_test_acc": _mean([p["dense"]["test_acc"] for p in last]),
+        }
         for subnet in GFS_SUBNETS:
             entries = [e for p in last if (e := _entry(p, subnet))]
             if entries:
@@ -192,10 +201,14 @@ def earlybird_verdict(run: RunRecord) -> dict[str, Any] | None:
         detections = [u["earlybird_detection_t"] for u in group if u["earlybird_detection_t"] is not None]
         tickets = [u["tickets"] for u in group if u.get("tickets")]
         row: dict[str, Any] = {
-            "m": m, "seeds": len(group), "detected": len(detections), "at_earliest": detections.count(earliest),
-            "earlybird_t": _mean(detections), "t_star_fixed_eta": predicted.get(m),
-            "t_hat_relative": _mean(t_hat.get(m, [])), "budget_iterations": _mean(
-                [t["budget_iterations"] for t in tickets]),
+            "m": m,
+            "seeds": len(group),
+            "detected": len(detections),
+            "at_earliest": detections.count(earliest),
+            "earlybird_t": _mean(detections),
+            "t_star_fixed_eta": predicted.get(m),
+            "t_hat_relative": _mean(t_hat.get(m, [])),
+            "budget_iterations": _mean([t["budget_iterations"] for t in tickets]),
             "neurons": _mean([t["earlybird"]["neurons"] for t in tickets]),
             "distance_to_final": _mean([_distance_to_final(u) for u in group]),
         }
@@ -203,10 +216,19 @@ def earlybird_verdict(run: RunRecord) -> dict[str, Any] | None:
             for metric in ("train_acc", "test_acc"):
                 row[f"{name}_{metric}"] = _mean([t[name][metric] for t in tickets])
         per_m.append(row)
-    spacing = "checkpoint grid" if mask_times == [int(t) for t in run.spec["checkpoints"]] else (
-        f"{len(mask_times)} evenly spaced")
-    return {"window": window, "earliest_t": earliest, "mask_times": spacing, "settings": units[0]["earlybird"], "per_m": per_m,
-            "reading": EARLYBIRD_READING}
+    spacing = (
+        "checkpoint grid"
+        if mask_times == [int(t) for t in run.spec["checkpoints"]]
+        else (f"{len(mask_times)} evenly spaced")
+    )
+    return {
+        "window": window,
+        "earliest_t": earliest,
+        "mask_times": spacing,
+        "settings": units[0]["earlybird"],
+        "per_m": per_m,
+        "reading": EARLYBIRD_READING,
+    }
 
 
 def build_report(run: RunRecord) -> dict[str, Any]:
@@ -215,10 +237,16 @@ def build_report(run: RunRecord) -> dict[str, Any]:
     expected_units = len(spec["ms"]) * len(spec["seeds"])
     is_cnn = spec.get("model") == "cnn"
     return {
-        "run_dir": str(run.run_dir), "name": spec.get("name"), "hash": spec.get("hash"),
-        "model": spec.get("model"), "dataset": spec.get("dataset"), "k": spec.get("k"),
-        "units_finished": len(run.units), "units_expected": expected_units,
-        "points": len(run.points), "points_expected": expected_units * len(spec["checkpoints"]),
+        "run_dir": str(run.run_dir),
+        "name": spec.get("name"),
+        "hash": spec.get("hash"),
+        "model": spec.get("model"),
+        "dataset": spec.get("dataset"),
+        "k": spec.get("k"),
+        "units_finished": len(run.units),
+        "units_expected": expected_units,
+        "points": len(run.points),
+        "points_expected": expected_units * len(spec["checkpoints"]),
         "complete": len(run.units) == expected_units,
         "note": CNN_NOTE if is_cnn else None,
         "lemma_a": {} if is_cnn else lemma_a_verdict(run),
@@ -260,32 +288,70 @@ def format_report(report: dict[str, Any]) -> str:
         lines += ["", "Lemma A (sum loss, bound at the measured L(u) and V at each t):"]
         lines += _table(
             ["target", "points", "held everywhere", "violations", "worst measured/bound", "vacuous points"],
-            [[name, v["points"], v["held_everywhere"], v["violations"], v["worst_ratio"],
-              f"{v['vacuous_points']}/{v['points']}"] for name, v in report["lemma_a"].items()],
+            [
+                [
+                    name,
+                    v["points"],
+                    v["held_everywhere"],
+                    v["violations"],
+                    v["worst_ratio"],
+                    f"{v['vacuous_points']}/{v['points']}",
+                ]
+                for name, v in report["lemma_a"].items()
+            ],
         )
     for key, value in report["thresholds"].items():
         fit = value["fit"]
-        lines += ["", f"threshold {key}: "
-                  + ("no fit (fewer than two m reached it)" if fit is None else
-                     f"t_hat* = {_fmt(fit['alpha'])} + {_fmt(fit['beta'])} ln m, "
-                     f"{int(fit['level'] * 100)}% CI on beta [{_fmt(fit['beta_low'])}, {_fmt(fit['beta_high'])}], "
-                     f"beta > 0: {_fmt(fit['beta_positive'])}")]
+        lines += [
+            "",
+            f"threshold {key}: "
+            + (
+                "no fit (fewer than two m reached it)"
+                if fit is None
+                else f"t_hat* = {_fmt(fit['alpha'])} + {_fmt(fit['beta'])} ln m, "
+                f"{int(fit['level'] * 100)}% CI on beta [{_fmt(fit['beta_low'])}, {_fmt(fit['beta_high'])}], "
+                f"beta > 0: {_fmt(fit['beta_positive'])}"
+            ),
+        ]
         if value.get("censored"):
-            lines.append(f"  caution: {value['censored']} (m, seed) thresholds sit at the last checkpoint "
-                         f"t = {value['t_max']}: censored (no plateau within the grid), the fit is not reliable")
+            lines.append(
+                f"  caution: {value['censored']} (m, seed) thresholds sit at the last checkpoint "
+                f"t = {value['t_max']}: censored (no plateau within the grid), the fit is not reliable"
+            )
         lines += _table(
-            ["m", "reached", "at t_max", "t_hat* (iters)", "t* fixed eta", "pred/emp", "t* eta=lambda0/m^2",
-             "pred/emp"],
-            [[r["m"], f"{r['reached']}/{r['seeds']}", r.get("at_t_max", 0), r["t_hat"], r["t_star_fixed_eta"],
-              r["ratio_fixed_eta"], r["t_star_du_eta"], r["ratio_du_eta"]] for r in value["per_m"]],
+            [
+                "m",
+                "reached",
+                "at t_max",
+                "t_hat* (iters)",
+                "t* fixed eta",
+                "pred/emp",
+                "t* eta=lambda0/m^2",
+                "pred/emp",
+            ],
+            [
+                [
+                    r["m"],
+                    f"{r['reached']}/{r['seeds']}",
+                    r.get("at_t_max", 0),
+                    r["t_hat"],
+                    r["t_star_fixed_eta"],
+                    r["ratio_fixed_eta"],
+                    r["t_star_du_eta"],
+                    r["ratio_du_eta"],
+                ]
+                for r in value["per_m"]
+            ],
         )
     if report["baselines"]:
         base = report["baselines"]
         lines += ["", f"subnetworks at equal k, longest pre-training t = {base['t']} (means over m and seeds):"]
         lines += _table(
             ["subnet", "train L/m", "test acc", "tuned L/m", "tuned test acc"],
-            [[n, v["train_loss_mean"], v["test_acc"], v["finetuned_train_loss_mean"], v["finetuned_test_acc"]]
-             for n, v in base["at_t_max"].items()],
+            [
+                [n, v["train_loss_mean"], v["test_acc"], v["finetuned_train_loss_mean"], v["finetuned_test_acc"]]
+                for n, v in base["at_t_max"].items()
+            ],
         )
         for pair, fraction in base["gfs_lower_loss_fraction"].items():
             lines.append(f"  {pair.replace('<', ' has lower training loss than ')}: {fraction:.0%} of points")
@@ -306,13 +372,39 @@ def _earlybird_lines(eb: dict[str, Any]) -> list[str]:
         f"eps {_fmt(settings['eps'])}, {settings['compare']}; earliest possible detection t = {_fmt(eb['earliest_t'])}):"
     ]
     lines += _table(
-        ["m", "detected", "at earliest", "EB t", "t* fixed eta", "t_hat* (a)", "EB-final dist", "budget t_EB+F",
-         "neurons n",
-         "EB train", "GFS train", "IMP train", "EB test", "GFS test", "IMP test"],
-        [[r["m"], f"{r['detected']}/{r['seeds']}", r["at_earliest"], r["earlybird_t"], r["t_star_fixed_eta"],
-          r["t_hat_relative"], r["distance_to_final"], r["budget_iterations"], r["neurons"],
-          *[r[f"{name}_train_acc"] for name in TICKETS], *[r[f"{name}_test_acc"] for name in TICKETS]]
-         for r in eb["per_m"]],
+        [
+            "m",
+            "detected",
+            "at earliest",
+            "EB t",
+            "t* fixed eta",
+            "t_hat* (a)",
+            "EB-final dist",
+            "budget t_EB+F",
+            "neurons n",
+            "EB train",
+            "GFS train",
+            "IMP train",
+            "EB test",
+            "GFS test",
+            "IMP test",
+        ],
+        [
+            [
+                r["m"],
+                f"{r['detected']}/{r['seeds']}",
+                r["at_earliest"],
+                r["earlybird_t"],
+                r["t_star_fixed_eta"],
+                r["t_hat_relative"],
+                r["distance_to_final"],
+                r["budget_iterations"],
+                r["neurons"],
+                *[r[f"{name}_train_acc"] for name in TICKETS],
+                *[r[f"{name}_test_acc"] for name in TICKETS],
+            ]
+            for r in eb["per_m"]
+        ],
     )
     if settings.get("tickets_skipped") and all(r["budget_iterations"] is None for r in eb["per_m"]):
         lines.append(f"  tickets: none ({settings['tickets_skipped']})")

@@ -68,7 +68,7 @@ Unit summary (kind "unit"), one per (m, seed):
                         eta = lambda0 / m^2 (Du et al.'s O() constant named 1) and is a prediction
                         only, never run. None for the CNN.
     earlybird_checkpoints, earlybird_distance_matrix, earlybird_detection_t, earlybird, tickets
-                       present when spec.earlybird is on (verify.unit documents the procedure). The
+                       present when spec.earlybird is on (ebtheory.verify.unit documents the procedure). The
                        checkpoints of the pre-training grid play the role of You et al.'s epochs.
     earlybird_checkpoints     the t of each mask (iterations): the spec's checkpoints
     earlybird_distance_matrix D[i][j] = normalised Hamming distance in [0, 1] between the masks at
@@ -121,9 +121,10 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 SCHEMA_VERSION = 1
 SPEC_FILE = "spec.json"
@@ -223,9 +224,7 @@ class RunRecord:
 
     def points_for(self, m: int | None = None, seed: int | None = None) -> list[dict]:
         """Point rows filtered by m and/or seed, in (m, seed, t) order."""
-        return [
-            p for p in self.points if (m is None or p["m"] == m) and (seed is None or p["seed"] == seed)
-        ]
+        return [p for p in self.points if (m is None or p["m"] == m) and (seed is None or p["seed"] == seed)]
 
     def unit(self, m: int, seed: int) -> dict | None:
         """The unit summary (m, seed), or None when that unit has not finished."""

@@ -1,7 +1,7 @@
 """The sweep runner: one unit of work per (m, seed), run in parallel local processes, resumable.
 
 A unit function is a picklable top-level callable `unit_fn(spec, m, seed, run_dir, device)` that
-writes only its own rows (verify.rows.write_point for each finished point, verify.rows.write_unit
+writes only its own rows (ebtheory.verify.rows.write_point for each finished point, verify.rows.write_unit
 last) and skips the points already on disk. The runner
 
 - writes RUN_DIR/spec.json (or checks that an existing one has the same hash),
@@ -20,12 +20,12 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from verify import rows
-from verify.spec import ExperimentSpec, run_dir_name
+from ebtheory.verify import rows
+from ebtheory.verify.spec import ExperimentSpec, run_dir_name
 
 UnitFunction = Callable[[ExperimentSpec, int, int, str, str], None]
 
@@ -106,7 +106,7 @@ def run_sweep(
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1; got jobs={jobs}")
     if unit_fn is None:
-        from verify.unit import run_unit
+        from ebtheory.verify.unit import run_unit
 
         unit_fn = run_unit
     run_dir = prepare_run_dir(spec, out)
@@ -117,8 +117,13 @@ def run_sweep(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_units * len(spec.checkpoints), initial=_count_points(run_dir), unit="point",
-                   desc=spec.name, dynamic_ncols=True)
+        bar = tqdm(
+            total=n_units * len(spec.checkpoints),
+            initial=_count_points(run_dir),
+            unit="point",
+            desc=spec.name,
+            dynamic_ncols=True,
+        )
         bar.set_postfix_str(f"units {skipped}/{n_units}")
 
     def refresh(done_units: int) -> None:

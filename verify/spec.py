@@ -50,17 +50,16 @@ class ExperimentSpec:
     model: str = _f("ntk", f"dense network, one of {MODELS}")
     width: int = _f(512, "hidden width N of the two-layer net")
     kappa: float = _f(1.0, "initial weight scale kappa of w_r(0) ~ N(0, kappa^2 I)")
-    output_mode: str = _f(
-        "signs", "fixed output layer: 'signs' (THEORY.md 1: per-output Gram = H_inf) or 'vectors'"
-    )
+    output_mode: str = _f("signs", "fixed output layer: 'signs' (THEORY.md 1: per-output Gram = H_inf) or 'vectors'")
     cnn_widths: tuple[int, ...] = _f((16, 32), "channel widths of the residual CNN stages")
     optimizer: str = _f("gd", f"pre-training optimiser, one of {OPTIMIZERS}")
     train_loss: str = _f("sum_squares", f"pre-training loss, one of {TRAIN_LOSSES}")
     eta: float = _f(0.01, "pre-training step size eta (at the largest m when eta_scaling is 'inverse_m')")
     eta_scaling: str = _f(
-        "fixed", "step size across m: 'fixed' (the same eta for every m: the regime of the log m claim, "
+        "fixed",
+        "step size across m: 'fixed' (the same eta for every m: the regime of the log m claim, "
         "THEORY.md 5.2) or 'inverse_m' (eta * max(ms) / m for pre-training and fine-tuning: a fixed "
-        "per-example step, i.e. the mean loss at a fixed learning rate, the usual practice)"
+        "per-example step, i.e. the mean loss at a fixed learning rate, the usual practice)",
     )
     batch_size: int = _f(0, "mini-batch size for sgd (0 = full batch)")
     momentum: float = _f(0.0, "momentum of the optimiser")
@@ -72,8 +71,9 @@ class ExperimentSpec:
     baselines: tuple[str, ...] = _f(BASELINES, f"baselines at the same k, subset of {BASELINES}")
     finetune_steps: int = _f(0, "fine-tuning steps after pruning (0 = none)")
     finetune_eta: float = _f(
-        0.01, "fine-tuning step size (same loss and optimiser as pre-training); 0 = auto (two-layer only): "
-        "1/lambda_max of each subnetwork's own Gauss-Newton matrix (verify.unit.finetune_step)"
+        0.01,
+        "fine-tuning step size (same loss and optimiser as pre-training); 0 = auto (two-layer only): "
+        "1/lambda_max of each subnetwork's own Gauss-Newton matrix (ebtheory.verify.unit.finetune_step)",
     )
     eps: float = _f(0.5, "Young's-inequality eps of Lemma A, in (0, 1)")
     delta: float = _f(0.1, "failure probability delta of the predicted t*")
@@ -83,8 +83,8 @@ class ExperimentSpec:
     # Early-Bird and lottery-ticket baselines (issue 6). Defaults keep every older hash unchanged.
     earlybird: bool = _f(True, "record the Early-Bird detection, mask distances and the three tickets")
     earlybird_ratio: float = _f(
-        0.0, "Early-Bird global pruning ratio p in (0, 1); 0 = auto: 1 - k/width (two-layer), "
-        f"{CNN_EARLYBIRD_RATIO} (CNN)"
+        0.0,
+        f"Early-Bird global pruning ratio p in (0, 1); 0 = auto: 1 - k/width (two-layer), {CNN_EARLYBIRD_RATIO} (CNN)",
     )
     earlybird_window: int = _f(5, "Early-Bird window: masks compared per decision (You et al.: 5), >= 2")
     earlybird_eps: float = _f(0.1, "Early-Bird threshold on the normalised mask distance (You et al.: 0.1)")
@@ -92,8 +92,9 @@ class ExperimentSpec:
     earlybird_bn_l1: float = _f(0.0, "CNN only: L1 penalty coefficient on BN scales during pre-training (0 = off)")
     imp_rounds: int = _f(2, "rounds of iterative magnitude pruning for the IMP ticket, >= 1")
     earlybird_masks: int = _f(
-        0, "Early-Bird mask times: n > 0 evenly spaced iterations over [0, max t] (with full-batch GD an "
-        "iteration is an epoch); 0 = the checkpoint grid (log-spaced: its first masks are iterations apart)"
+        0,
+        "Early-Bird mask times: n > 0 evenly spaced iterations over [0, max t] (with full-batch GD an "
+        "iteration is an epoch); 0 = the checkpoint grid (log-spaced: its first masks are iterations apart)",
     )
 
     def __post_init__(self) -> None:
@@ -134,33 +135,47 @@ def validate(spec: ExperimentSpec) -> None:
     _require(spec.threshold_loss in THRESHOLD_LOSSES, "threshold_loss", spec.threshold_loss, "'sum' or 'mean'")
     _require(
         len(spec.ms) >= MIN_MS and _ascending(spec.ms) and spec.ms[0] >= 2,
-        "ms", spec.ms, f"at least {MIN_MS} strictly ascending sizes >= 2",
+        "ms",
+        spec.ms,
+        f"at least {MIN_MS} strictly ascending sizes >= 2",
     )
     _require(
         len(spec.seeds) >= MIN_SEEDS and len(set(spec.seeds)) == len(spec.seeds) and min(spec.seeds) >= 0,
-        "seeds", spec.seeds, f"at least {MIN_SEEDS} distinct non-negative seeds",
+        "seeds",
+        spec.seeds,
+        f"at least {MIN_SEEDS} distinct non-negative seeds",
     )
     _require(
         len(spec.checkpoints) >= 2 and spec.checkpoints[0] == 0 and _ascending(spec.checkpoints),
-        "checkpoints", spec.checkpoints, "at least 2 strictly ascending iterations starting at 0",
+        "checkpoints",
+        spec.checkpoints,
+        "at least 2 strictly ascending iterations starting at 0",
     )
     _require(spec.n_test >= 0, "n_test", spec.n_test, ">= 0")
     _require(spec.width >= 1, "width", spec.width, ">= 1")
     _require(spec.kappa > 0 and math.isfinite(spec.kappa), "kappa", spec.kappa, "a finite number > 0")
     _require(spec.eta > 0 and math.isfinite(spec.eta), "eta", spec.eta, "a finite number > 0")
-    _require(spec.finetune_eta > 0 or (spec.finetune_eta == 0 and spec.model != "cnn"), "finetune_eta",
-             spec.finetune_eta, "> 0, or 0 (auto) for the two-layer models")
+    _require(
+        spec.finetune_eta > 0 or (spec.finetune_eta == 0 and spec.model != "cnn"),
+        "finetune_eta",
+        spec.finetune_eta,
+        "> 0, or 0 (auto) for the two-layer models",
+    )
     _require(spec.eta_scaling in ETA_SCALINGS, "eta_scaling", spec.eta_scaling, f"one of {ETA_SCALINGS}")
     _require(spec.batch_size >= 0, "batch_size", spec.batch_size, ">= 0")
     _require(0 <= spec.momentum < 1, "momentum", spec.momentum, "in [0, 1)")
     _require(spec.k >= 1, "k", spec.k, ">= 1")
     if spec.model != "cnn":
         _require(
-            spec.replacement or spec.k <= spec.width, "k", spec.k,
+            spec.replacement or spec.k <= spec.width,
+            "k",
+            spec.k,
             f"<= width={spec.width} when selecting without replacement",
         )
     _require(
-        len(spec.targets) >= 1 and set(spec.targets) <= set(TARGETS), "targets", spec.targets,
+        len(spec.targets) >= 1 and set(spec.targets) <= set(TARGETS),
+        "targets",
+        spec.targets,
         f"a non-empty subset of {TARGETS}",
     )
     _require(set(spec.baselines) <= set(BASELINES), "baselines", spec.baselines, f"a subset of {BASELINES}")
@@ -176,19 +191,43 @@ def validate(spec: ExperimentSpec) -> None:
 def _validate_earlybird(spec: ExperimentSpec) -> None:
     _require(0 <= spec.earlybird_ratio < 1, "earlybird_ratio", spec.earlybird_ratio, "in (0, 1), or 0 for auto")
     if spec.earlybird and spec.model != "cnn" and spec.earlybird_ratio == 0:
-        _require(spec.k < spec.width, "k", spec.k,
-                 f"< width={spec.width} for the auto Early-Bird ratio 1 - k/width (or set earlybird_ratio)")
+        _require(
+            spec.k < spec.width,
+            "k",
+            spec.k,
+            f"< width={spec.width} for the auto Early-Bird ratio 1 - k/width (or set earlybird_ratio)",
+        )
     _require(spec.earlybird_window >= 2, "earlybird_window", spec.earlybird_window, ">= 2")
-    _require(spec.earlybird_masks == 0 or spec.earlybird_masks >= spec.earlybird_window, "earlybird_masks",
-             spec.earlybird_masks, f"0 (the checkpoint grid) or >= earlybird_window ({spec.earlybird_window})")
-    _require(spec.earlybird_eps >= 0 and math.isfinite(spec.earlybird_eps), "earlybird_eps", spec.earlybird_eps,
-             "a finite number >= 0")
-    _require(spec.earlybird_compare in EARLYBIRD_COMPARES, "earlybird_compare", spec.earlybird_compare,
-             f"one of {EARLYBIRD_COMPARES}")
-    _require(spec.earlybird_bn_l1 >= 0 and math.isfinite(spec.earlybird_bn_l1), "earlybird_bn_l1",
-             spec.earlybird_bn_l1, "a finite number >= 0")
-    _require(spec.earlybird_bn_l1 == 0 or spec.model == "cnn", "earlybird_bn_l1", spec.earlybird_bn_l1,
-             "0 unless model='cnn' (the two-layer nets have no BatchNorm)")
+    _require(
+        spec.earlybird_masks == 0 or spec.earlybird_masks >= spec.earlybird_window,
+        "earlybird_masks",
+        spec.earlybird_masks,
+        f"0 (the checkpoint grid) or >= earlybird_window ({spec.earlybird_window})",
+    )
+    _require(
+        spec.earlybird_eps >= 0 and math.isfinite(spec.earlybird_eps),
+        "earlybird_eps",
+        spec.earlybird_eps,
+        "a finite number >= 0",
+    )
+    _require(
+        spec.earlybird_compare in EARLYBIRD_COMPARES,
+        "earlybird_compare",
+        spec.earlybird_compare,
+        f"one of {EARLYBIRD_COMPARES}",
+    )
+    _require(
+        spec.earlybird_bn_l1 >= 0 and math.isfinite(spec.earlybird_bn_l1),
+        "earlybird_bn_l1",
+        spec.earlybird_bn_l1,
+        "a finite number >= 0",
+    )
+    _require(
+        spec.earlybird_bn_l1 == 0 or spec.model == "cnn",
+        "earlybird_bn_l1",
+        spec.earlybird_bn_l1,
+        "0 unless model='cnn' (the two-layer nets have no BatchNorm)",
+    )
     _require(spec.imp_rounds >= 1, "imp_rounds", spec.imp_rounds, ">= 1")
 
 

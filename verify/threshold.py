@@ -15,8 +15,8 @@ the confidence interval on beta is a percentile bootstrap that resamples seeds w
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -120,8 +120,14 @@ def fit_log_m(
         betas[b] = _least_squares(log_m, sample)[1]
     low, high = np.quantile(betas, [(1 - level) / 2, (1 + level) / 2])
     return LogFit(
-        alpha=alpha, beta=beta, beta_low=float(low), beta_high=float(high), level=level,
-        n_points=int(t_hat.size), n_missing=missing, n_boot=n_boot,
+        alpha=alpha,
+        beta=beta,
+        beta_low=float(low),
+        beta_high=float(high),
+        level=level,
+        n_points=int(t_hat.size),
+        n_missing=missing,
+        n_boot=n_boot,
     )
 
 
@@ -129,7 +135,7 @@ DEFINITIONS = ("relative", "absolute")
 
 
 def empirical_thresholds(run, subnet: str, definition: str) -> dict[int, list[float | None]]:
-    """{m: [t_hat* per seed]} of one subnetwork of a recorded run (verify.rows.RunRecord).
+    """{m: [t_hat* per seed]} of one subnetwork of a recorded run (ebtheory.verify.rows.RunRecord).
 
     The curve is the subnetwork's pruned training loss against the labels (row field
     subnets[subnet]["train_loss_mean"], or "train_loss_sum" when spec["threshold_loss"] == "sum")

@@ -1,4 +1,4 @@
-"""One unit of work: the (m, seed) cell of a sweep, written as rows (verify.rows documents them).
+"""One unit of work: the (m, seed) cell of a sweep, written as rows (ebtheory.verify.rows documents them).
 
 Pipeline (issue 5, item 2), for the two-layer nets:
 1. Data: the first m examples of a seeded nested ordering (nested across m for one seed), inputs on
@@ -20,13 +20,13 @@ empirical numbers are recorded (THEORY.md 5.6); the theory fields are None.
 
 Early-Bird and lottery-ticket baselines (issue 6; spec.earlybird, on by default). The checkpoints of
 the pre-training grid play the role of You et al.'s epochs: at every checkpoint t a mask is drawn at
-the global ratio p (verify.spec.earlybird_ratio) -- two-layer: neuron_norm_mask, score ||w_r||_2 of
+the global ratio p (ebtheory.verify.spec.earlybird_ratio) -- two-layer: neuron_norm_mask, score ||w_r||_2 of
 the hidden neuron's incoming weights (no BatchNorm there); CNN: bn_channel_mask over |gamma| of the
 residual blocks' bn1 layers (the inner channels, the only ones that can be removed), optionally with
 an L1 penalty on all BN scales during pre-training -- and fed to an EarlyBirdDetector (window, eps,
 compare of the spec). At the first checkpoint t_EB where it fires, three tickets of equal size and
 equal total iteration budget t_EB + F (F = spec.finetune_steps) are built and scored on the labels
-(verify.rows documents the fields; the CNN variants are in cnn_tickets):
+(ebtheory.verify.rows documents the fields; the CNN variants are in cnn_tickets):
 - earlybird: the n kept neurons of the mask at t_EB as an averaged subnetwork (pruned_two_layer),
   fine-tuned F steps;
 - gfs: GFS without replacement to n steps from the same checkpoint t_EB (exactly n distinct neurons,
@@ -53,8 +53,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from verify import rows
-from verify.spec import ExperimentSpec, earlybird_times, step_size
+from ebtheory.verify import rows
+from ebtheory.verify.spec import ExperimentSpec, earlybird_times, step_size
 
 if TYPE_CHECKING:
     from ebtheory.prune.earlybird import EarlyBirdDetector
@@ -89,8 +89,13 @@ def load_unit_data(spec: ExperimentSpec, m: int, seed: int) -> UnitData:
         X, X_test = flatten_unit_sphere(X), flatten_unit_sphere(X_test)
     y = data.y_train[index]
     return UnitData(
-        X=X, Y=one_hot(y, data.num_classes), y=y, X_test=X_test, y_test=data.y_test[:n_test],
-        num_classes=data.num_classes, input_shape=tuple(data.input_shape),
+        X=X,
+        Y=one_hot(y, data.num_classes),
+        y=y,
+        X_test=X_test,
+        y_test=data.y_test[:n_test],
+        num_classes=data.num_classes,
+        input_shape=tuple(data.input_shape),
     )
 
 
@@ -99,8 +104,9 @@ def build_model(spec: ExperimentSpec, data: UnitData, seed: int) -> nn.Module:
     from ebtheory.models import MeanFieldTwoLayer, ResidualCNN, TwoLayerNTK
 
     if spec.model == "ntk":
-        return TwoLayerNTK(data.X.shape[1], spec.width, data.num_classes, kappa=spec.kappa,
-                           output_mode=spec.output_mode, seed=seed)
+        return TwoLayerNTK(
+            data.X.shape[1], spec.width, data.num_classes, kappa=spec.kappa, output_mode=spec.output_mode, seed=seed
+        )
     if spec.model == "mean_field":
         return MeanFieldTwoLayer(data.X.shape[1], spec.width, data.num_classes, seed=seed)
     channels = data.input_shape[0] if len(data.input_shape) == 3 else 1
@@ -113,9 +119,12 @@ def train_config(spec: ExperimentSpec, m: int, seed: int, finetune: bool = False
     from ebtheory.train import TrainConfig
 
     return TrainConfig(
-        optimizer=spec.optimizer, lr=step_size(spec, m, finetune) if lr is None else lr, loss=spec.train_loss,
+        optimizer=spec.optimizer,
+        lr=step_size(spec, m, finetune) if lr is None else lr,
+        loss=spec.train_loss,
         batch_size=(spec.batch_size or None) if spec.optimizer == "sgd" else None,
-        momentum=spec.momentum, seed=seed,
+        momentum=spec.momentum,
+        seed=seed,
     )
 
 
@@ -143,13 +152,15 @@ def network_numbers(spec: ExperimentSpec, model: nn.Module, data: UnitData, devi
         loss = _sum_loss(train_out, data.Y.to(device))
     m = data.X.shape[0]
     return {
-        "train_loss_sum": loss, "train_loss_mean": loss / m,
-        "train_acc": _accuracy(train_out, data.y), "test_acc": _accuracy(test_out, data.y_test),
+        "train_loss_sum": loss,
+        "train_loss_mean": loss / m,
+        "train_acc": _accuracy(train_out, data.y),
+        "test_acc": _accuracy(test_out, data.y_test),
     }
 
 
 def finetune_step(spec: ExperimentSpec, subnet: nn.Module, data: UnitData) -> float:
-    """The fine-tuning step: spec.finetune_eta (verify.spec.step_size), or with finetune_eta = 0 (auto,
+    """The fine-tuning step: spec.finetune_eta (ebtheory.verify.spec.step_size), or with finetune_eta = 0 (auto,
     two-layer subnetworks) 1/lambda_max of the subnetwork's sum-loss Gauss-Newton matrix J J^T, half
     its GD stability limit 2/lambda_max, so every subnetwork (GFS, magnitude, random, tickets) gets a
     step that suits its own scale. Both layers train, so lambda_max <= lambda_max(first-layer NTK)
@@ -185,9 +196,13 @@ def lemma_a_check(dense_loss: float, spread: float, k: int, eps: float, measured
 
     bound = lemma_a_bound(dense_loss, spread, k, eps)
     return {
-        "bound": bound, "measured": measured, "held": measured <= bound * (1 + LEMMA_A_SLACK) + 1e-12,
-        "ratio": measured / bound if bound > 0 else None, "dense_loss_sum": dense_loss,
-        "null_loss_sum": null_loss, "vacuous": bound >= null_loss,
+        "bound": bound,
+        "measured": measured,
+        "held": measured <= bound * (1 + LEMMA_A_SLACK) + 1e-12,
+        "ratio": measured / bound if bound > 0 else None,
+        "dense_loss_sum": dense_loss,
+        "null_loss_sum": null_loss,
+        "vacuous": bound >= null_loss,
     }
 
 
@@ -210,12 +225,11 @@ class EarlyBirdTrace:
 def start_earlybird(spec: ExperimentSpec) -> EarlyBirdTrace | None:
     """A fresh trace for a unit, or None when spec.earlybird is off."""
     from ebtheory.prune.earlybird import EarlyBirdDetector
-    from verify.spec import earlybird_ratio
+    from ebtheory.verify.spec import earlybird_ratio
 
     if not spec.earlybird:
         return None
-    detector = EarlyBirdDetector(window=spec.earlybird_window, eps=spec.earlybird_eps,
-                                 compare=spec.earlybird_compare)
+    detector = EarlyBirdDetector(window=spec.earlybird_window, eps=spec.earlybird_eps, compare=spec.earlybird_compare)
     return EarlyBirdTrace(ratio=earlybird_ratio(spec), detector=detector, checkpoints=[], masks=[])
 
 
@@ -230,8 +244,15 @@ def earlybird_mask(spec: ExperimentSpec, model: nn.Module, ratio: float) -> torc
     return neuron_norm_mask([model.input_weights], ratio).cpu()
 
 
-def observe_earlybird(spec: ExperimentSpec, trace: EarlyBirdTrace, t: int, model: nn.Module, data: UnitData,
-                      seed: int, device: torch.device) -> None:
+def observe_earlybird(
+    spec: ExperimentSpec,
+    trace: EarlyBirdTrace,
+    t: int,
+    model: nn.Module,
+    data: UnitData,
+    seed: int,
+    device: torch.device,
+) -> None:
     """Add the mask at checkpoint t; at the first detection build the EB and GFS tickets from this model."""
     mask = earlybird_mask(spec, model, trace.ratio)
     trace.checkpoints.append(int(t))
@@ -242,17 +263,32 @@ def observe_earlybird(spec: ExperimentSpec, trace: EarlyBirdTrace, t: int, model
         trace.tickets = build(spec, model, mask, data, seed, int(t), device)
 
 
-def _ticket_entry(spec: ExperimentSpec, subnet: nn.Module, data: UnitData, seed: int, device: torch.device,
-                  neurons: int, params: int, iterations: list[int]) -> dict:
+def _ticket_entry(
+    spec: ExperimentSpec,
+    subnet: nn.Module,
+    data: UnitData,
+    seed: int,
+    device: torch.device,
+    neurons: int,
+    params: int,
+    iterations: list[int],
+) -> dict:
     pruned = network_numbers(spec, subnet, data, device)
     tuned = _finetuned(spec, subnet, data, seed, device)
     final = tuned if tuned is not None else pruned
-    return {"neurons": neurons, "params": params, "iterations": iterations, "total_iterations": sum(iterations),
-            "pruned": pruned, **final}
+    return {
+        "neurons": neurons,
+        "params": params,
+        "iterations": iterations,
+        "total_iterations": sum(iterations),
+        "pruned": pruned,
+        **final,
+    }
 
 
-def two_layer_tickets(spec: ExperimentSpec, model: nn.Module, mask: torch.Tensor, data: UnitData, seed: int,
-                      t: int, device: torch.device) -> dict:
+def two_layer_tickets(
+    spec: ExperimentSpec, model: nn.Module, mask: torch.Tensor, data: UnitData, seed: int, t: int, device: torch.device
+) -> dict:
     """EB ticket (the mask's neurons) and GFS ticket (GFS without replacement to as many neurons) at t."""
     from ebtheory.prune.gfs import greedy_forward_selection, pruned_two_layer
 
@@ -269,10 +305,16 @@ def two_layer_tickets(spec: ExperimentSpec, model: nn.Module, mask: torch.Tensor
     tickets = {}
     for name, counts in (("earlybird", mask.long()), ("gfs", gfs_counts)):
         subnet = pruned_two_layer(W1, W2.to(W1.dtype), counts).to(device)
-        tickets[name] = _ticket_entry(spec, subnet, data, seed, device, int((counts > 0).sum()),
-                                      subnet.width * (d + C), iterations)
-    return {"t": t, "finetune_steps": spec.finetune_steps, "budget_iterations": t + spec.finetune_steps,
-            "overlap_neurons": int(((gfs_counts > 0) & mask).sum()), **tickets}
+        tickets[name] = _ticket_entry(
+            spec, subnet, data, seed, device, int((counts > 0).sum()), subnet.width * (d + C), iterations
+        )
+    return {
+        "t": t,
+        "finetune_steps": spec.finetune_steps,
+        "budget_iterations": t + spec.finetune_steps,
+        "overlap_neurons": int(((gfs_counts > 0) & mask).sum()),
+        **tickets,
+    }
 
 
 def _inner_channel_sizes(block: nn.Module) -> tuple[int, int]:
@@ -283,8 +325,9 @@ def _inner_channel_sizes(block: nn.Module) -> tuple[int, int]:
     return weights, weights + bias + 2
 
 
-def cnn_tickets(spec: ExperimentSpec, model: nn.Module, mask: torch.Tensor, data: UnitData, seed: int,
-                t: int, device: torch.device) -> dict:
+def cnn_tickets(
+    spec: ExperimentSpec, model: nn.Module, mask: torch.Tensor, data: UnitData, seed: int, t: int, device: torch.device
+) -> dict:
     """CNN tickets at t: EB = the dense net with the unkept inner channels zeroed (bn1 scale and shift
     masked, so the channel's output is exactly 0, the same function as removing it); GFS = layer-wise GFS
     without replacement keeping as many inner channels per block (on the labels, cross-entropy)."""
@@ -301,18 +344,39 @@ def cnn_tickets(spec: ExperimentSpec, model: nn.Module, mask: torch.Tensor, data
         for name in ("weight", "bias"):
             prune.custom_from_mask(block.bn1, name, part.to(block.bn1.weight.device, block.bn1.weight.dtype))
     removed = sum((w - n) * _inner_channel_sizes(block)[1] for block, w, n in zip(model.blocks, widths, kept))
-    result = layerwise_gfs(model, data.X.to(device), data.y.to(device), [max(n, 1) for n in kept],
-                           loss="cross_entropy", replacement=False, seed=seed)
-    overlap = sum(len(set(result.selections[name]) & set(torch.nonzero(part).flatten().tolist()))
-                  for name, part in zip(prunable_layers(model), parts))
+    result = layerwise_gfs(
+        model,
+        data.X.to(device),
+        data.y.to(device),
+        [max(n, 1) for n in kept],
+        loss="cross_entropy",
+        replacement=False,
+        seed=seed,
+    )
+    overlap = sum(
+        len(set(result.selections[name]) & set(torch.nonzero(part).flatten().tolist()))
+        for name, part in zip(prunable_layers(model), parts)
+    )
     iterations = [t, spec.finetune_steps]
     return {
-        "t": t, "finetune_steps": spec.finetune_steps, "budget_iterations": t + spec.finetune_steps,
-        "overlap_neurons": overlap, "kept_per_block": kept,
-        "earlybird": _ticket_entry(spec, ticket, data, seed, device, sum(kept),
-                                   count_parameters(model) - removed, iterations),
-        "gfs": _ticket_entry(spec, result.model.to(device), data, seed, device,
-                             int(sum(result.widths_after.values())), result.params_after, iterations),
+        "t": t,
+        "finetune_steps": spec.finetune_steps,
+        "budget_iterations": t + spec.finetune_steps,
+        "overlap_neurons": overlap,
+        "kept_per_block": kept,
+        "earlybird": _ticket_entry(
+            spec, ticket, data, seed, device, sum(kept), count_parameters(model) - removed, iterations
+        ),
+        "gfs": _ticket_entry(
+            spec,
+            result.model.to(device),
+            data,
+            seed,
+            device,
+            int(sum(result.widths_after.values())),
+            result.params_after,
+            iterations,
+        ),
     }
 
 
@@ -325,8 +389,9 @@ def ticket_weight_count(spec: ExperimentSpec, model: nn.Module, tickets: dict, d
         return tickets["earlybird"]["neurons"] * d
     total = sum(getattr(module, name).numel() for module, name in prunable_parameters(model))
     widths = [block.bn1.num_features for block in model.blocks]
-    return total - sum((w - n) * _inner_channel_sizes(block)[0]
-                       for block, w, n in zip(model.blocks, widths, tickets["kept_per_block"]))
+    return total - sum(
+        (w - n) * _inner_channel_sizes(block)[0] for block, w, n in zip(model.blocks, widths, tickets["kept_per_block"])
+    )
 
 
 def split_budget(budget: int, parts: int) -> list[int]:
@@ -334,8 +399,9 @@ def split_budget(budget: int, parts: int) -> list[int]:
     return [budget // parts + (1 if i < budget % parts else 0) for i in range(parts)]
 
 
-def imp_ticket(spec: ExperimentSpec, data: UnitData, seed: int, weights: int, budget: int,
-               device: torch.device) -> dict:
+def imp_ticket(
+    spec: ExperimentSpec, data: UnitData, seed: int, weights: int, budget: int, device: torch.device
+) -> dict:
     """IMP with rewinding to t = 0 on a fresh initial net, down to `weights` surviving weights (two-layer:
     input weights W; CNN: every conv / linear weight), with `budget` training iterations in all (dense
     run + one retraining per round). "neurons": hidden units (CNN: inner channels) with a kept weight."""
@@ -347,19 +413,35 @@ def imp_ticket(spec: ExperimentSpec, data: UnitData, seed: int, weights: int, bu
     config = train_config(spec, data.X.shape[0], seed)
     trainers = iter([trainer_from_config(data.X, _train_targets(spec, data), config, s, device) for s in parts])
     result = iterative_magnitude_pruning(
-        model, lambda net, checkpoints, callback: next(trainers)(net, checkpoints, callback),
-        target_remaining=weights, rounds=spec.imp_rounds, rewind_iteration=0, parameters=chosen,
+        model,
+        lambda net, checkpoints, callback: next(trainers)(net, checkpoints, callback),
+        target_remaining=weights,
+        rounds=spec.imp_rounds,
+        rewind_iteration=0,
+        parameters=chosen,
     )
     numbers = network_numbers(spec, model, data, device)
-    rows_of = [mask for (module, _), mask in zip(chosen, result.masks)
-               if spec.model != "cnn" or any(module is block.conv1 for block in model.blocks)]
+    rows_of = [
+        mask
+        for (module, _), mask in zip(chosen, result.masks)
+        if spec.model != "cnn" or any(module is block.conv1 for block in model.blocks)
+    ]
     neurons = sum(int(mask.reshape(mask.shape[0], -1).any(dim=1).sum()) for mask in rows_of)
-    return {"neurons": neurons, "params": result.remaining[-1], "iterations": parts, "total_iterations": budget,
-            "rounds": spec.imp_rounds, "remaining": result.remaining, "pruned": None, **numbers}
+    return {
+        "neurons": neurons,
+        "params": result.remaining[-1],
+        "iterations": parts,
+        "total_iterations": budget,
+        "rounds": spec.imp_rounds,
+        "remaining": result.remaining,
+        "pruned": None,
+        **numbers,
+    }
 
 
-def finish_earlybird(spec: ExperimentSpec, trace: EarlyBirdTrace, data: UnitData, seed: int,
-                     device: torch.device) -> dict:
+def finish_earlybird(
+    spec: ExperimentSpec, trace: EarlyBirdTrace, data: UnitData, seed: int, device: torch.device
+) -> dict:
     """The unit-summary fields of Early-Bird: matrix, detection time, settings, and the three tickets."""
     from ebtheory.prune.earlybird import distance_matrix
 
@@ -374,17 +456,24 @@ def finish_earlybird(spec: ExperimentSpec, trace: EarlyBirdTrace, data: UnitData
         "earlybird_distance_matrix": distance_matrix(trace.masks).tolist(),
         "earlybird_detection_t": None if index is None else trace.checkpoints[index],
         "earlybird": {
-            "score": "bn1_scale" if spec.model == "cnn" else "neuron_norm", "ratio": trace.ratio,
-            "kept": int(trace.masks[0].sum()), "total": int(trace.masks[0].numel()),
-            "window": spec.earlybird_window, "eps": spec.earlybird_eps, "compare": spec.earlybird_compare,
-            "bn_l1": spec.earlybird_bn_l1, "detection_index": index, "tickets_skipped": skipped,
+            "score": "bn1_scale" if spec.model == "cnn" else "neuron_norm",
+            "ratio": trace.ratio,
+            "kept": int(trace.masks[0].sum()),
+            "total": int(trace.masks[0].numel()),
+            "window": spec.earlybird_window,
+            "eps": spec.earlybird_eps,
+            "compare": spec.earlybird_compare,
+            "bn_l1": spec.earlybird_bn_l1,
+            "detection_index": index,
+            "tickets_skipped": skipped,
         },
         "tickets": tickets,
     }
 
 
-def two_layer_point(spec: ExperimentSpec, model: nn.Module, data: UnitData, seed: int, t: int,
-                    device: torch.device) -> dict:
+def two_layer_point(
+    spec: ExperimentSpec, model: nn.Module, data: UnitData, seed: int, t: int, device: torch.device
+) -> dict:
     """Every number of point (m, seed, t) for a two-layer net (see verify.rows for the fields)."""
     from ebtheory.prune.baselines import magnitude_selection, random_selection
     from ebtheory.prune.gfs import atom_spread, greedy_forward_selection, pruned_two_layer
@@ -402,22 +491,31 @@ def two_layer_point(spec: ExperimentSpec, model: nn.Module, data: UnitData, seed
     spread = float(atom_spread(H, W2))
     subnets: dict[str, dict] = {}
 
-    def record(name: str, target_name: str, counts: torch.Tensor, curve: list[float] | None,
-               lemma_target: torch.Tensor | None) -> None:
+    def record(
+        name: str, target_name: str, counts: torch.Tensor, curve: list[float] | None, lemma_target: torch.Tensor | None
+    ) -> None:
         subnet = pruned_two_layer(W1, W2.to(W1.dtype), counts.cpu()).to(device)
         numbers = network_numbers(spec, subnet, data, device)
         target = Y if target_name == "labels" else dense_out
         with torch.no_grad():
             target_loss = _sum_loss(subnet(X), target)
         entry = {
-            "target": target_name, **numbers, "target_loss_sum": target_loss,
-            "distinct": int((counts > 0).sum()), "loss_curve_sum": curve, "lemma_a": None,
+            "target": target_name,
+            **numbers,
+            "target_loss_sum": target_loss,
+            "distinct": int((counts > 0).sum()),
+            "loss_curve_sum": curve,
+            "lemma_a": None,
             "finetuned": _finetuned(spec, subnet, data, seed, device),
         }
         if lemma_target is not None:
             measured = curve[-1]
             entry["lemma_a"] = lemma_a_check(
-                _sum_loss(dense_out, lemma_target), spread, spec.k, spec.eps, measured,
+                _sum_loss(dense_out, lemma_target),
+                spread,
+                spec.k,
+                spec.eps,
+                measured,
                 _sum_loss(torch.zeros_like(lemma_target), lemma_target),
             )
         subnets[name] = entry
@@ -443,8 +541,7 @@ def _point_seed(seed: int, t: int) -> int:
     return int(seed) * 1_000_003 + int(t)
 
 
-def cnn_point(spec: ExperimentSpec, model: nn.Module, data: UnitData, seed: int, t: int,
-              device: torch.device) -> dict:
+def cnn_point(spec: ExperimentSpec, model: nn.Module, data: UnitData, seed: int, t: int, device: torch.device) -> dict:
     """Layer-wise GFS of the CNN at point (m, seed, t); empirical numbers only (THEORY.md 5.6)."""
     from ebtheory.prune.layerwise import layerwise_gfs
 
@@ -461,11 +558,17 @@ def cnn_point(spec: ExperimentSpec, model: nn.Module, data: UnitData, seed: int,
         subnet = result.model.to(device)
         numbers = network_numbers(spec, subnet, data, device)
         subnets[f"gfs_{target_name}"] = {
-            "target": target_name, **numbers, "target_loss_sum": None,
-            "distinct": int(sum(result.widths_after.values())), "loss_curve_sum": None, "lemma_a": None,
+            "target": target_name,
+            **numbers,
+            "target_loss_sum": None,
+            "distinct": int(sum(result.widths_after.values())),
+            "loss_curve_sum": None,
+            "lemma_a": None,
             "finetuned": _finetuned(spec, subnet, data, seed, device),
-            "params_before": result.params_before, "params_after": result.params_after,
-            "macs_before": result.macs_before, "macs_after": result.macs_after,
+            "params_before": result.params_before,
+            "params_after": result.params_after,
+            "macs_before": result.macs_before,
+            "macs_after": result.macs_after,
         }
     return {"width": None, "V": None, "subnets": subnets}
 
@@ -474,7 +577,7 @@ def unit_constants(spec: ExperimentSpec, data: UnitData, spreads: dict[int, floa
     """(constants, predicted t*) of a two-layer unit; see verify.rows for the fields.
 
     V_bar is the largest atom spread measured on the checkpoint grid (THEORY.md 4: a bound on V along
-    training). The "fixed_eta" prediction uses the eta this unit ran with (verify.spec.step_size: the
+    training). The "fixed_eta" prediction uses the eta this unit ran with (ebtheory.verify.spec.step_size: the
     spec's eta, or eta * max(ms)/m under eta_scaling 'inverse_m'); "du_eta" uses eta = lambda0 / m^2.
     """
     from ebtheory.constants import lambda0 as gram_spectrum
@@ -487,8 +590,15 @@ def unit_constants(spec: ExperimentSpec, data: UnitData, spreads: dict[int, floa
     y_norm2 = float(data.Y.double().square().sum())
     V_bar = max(spreads.values())
     constants = {
-        "lambda0": lam0, "lambda_max": lam_max, "V0": spreads[0], "V_bar": V_bar, "L0_sum": L0,
-        "y_norm2": y_norm2, "eta": eta_run, "width": spec.width, "kappa": spec.kappa,
+        "lambda0": lam0,
+        "lambda_max": lam_max,
+        "V0": spreads[0],
+        "V_bar": V_bar,
+        "L0_sum": L0,
+        "y_norm2": y_norm2,
+        "eta": eta_run,
+        "width": spec.width,
+        "kappa": spec.kappa,
         "eta_times_lambda_max": eta_run * lam_max,
     }
     if not lam0 > 0:
@@ -498,12 +608,30 @@ def unit_constants(spec: ExperimentSpec, data: UnitData, spreads: dict[int, floa
         if not 0 < eta * lam0 < 2:
             predicted[regime] = None
             continue
-        values = evaluate_bound(BoundInputs(m=m, k=spec.k, eta=eta, lambda0=lam0, delta=spec.delta, V=V_bar,
-                                            C=C, kappa=spec.kappa, eps=spec.eps, y_norm2=y_norm2, loss="sum"))
+        values = evaluate_bound(
+            BoundInputs(
+                m=m,
+                k=spec.k,
+                eta=eta,
+                lambda0=lam0,
+                delta=spec.delta,
+                V=V_bar,
+                C=C,
+                kappa=spec.kappa,
+                eps=spec.eps,
+                y_norm2=y_norm2,
+                loss="sum",
+            )
+        )
         measured = threshold_from_constants(values.c1, L0, values.tol, eta, lam0)[0] if L0 > 0 else None
         predicted[regime] = {
-            "eta": eta, "t_star": values.t_star, "t_star_upper": values.t_star_upper, "tol": values.tol,
-            "c1": values.c1, "L0_bound": values.L0_bound, "t_star_measured_L0": measured,
+            "eta": eta,
+            "t_star": values.t_star,
+            "t_star_upper": values.t_star_upper,
+            "tol": values.tol,
+            "c1": values.c1,
+            "L0_bound": values.L0_bound,
+            "t_star_measured_L0": measured,
         }
     return constants, predicted
 
@@ -544,9 +672,16 @@ def run_unit(spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str 
         rows.write_point(run_dir, {"m": m, "seed": seed, "t": t, "k": spec.k, "dense": dense, **values})
 
     result = train_with_checkpoints(
-        model, data.X, _train_targets(spec, data), train_config(spec, m, seed),
-        sorted(point_times | mask_times), device=target_device, on_checkpoint=on_checkpoint, keep_states=False,
-        loss_every=1 if spec.optimizer == "gd" else max(spec.checkpoints), penalty=_bn_penalty(spec),
+        model,
+        data.X,
+        _train_targets(spec, data),
+        train_config(spec, m, seed),
+        sorted(point_times | mask_times),
+        device=target_device,
+        on_checkpoint=on_checkpoint,
+        keep_states=False,
+        loss_every=1 if spec.optimizer == "gd" else max(spec.checkpoints),
+        penalty=_bn_penalty(spec),
     )
     curve = [float(v) if math.isfinite(v) else None for v in result.losses]
     constants, predicted = (None, None)
@@ -554,11 +689,21 @@ def run_unit(spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str 
         L0 = _sum_loss_of_curve(spec, curve[0], m)
         constants, predicted = unit_constants(spec, data, spreads, L0)
     earlybird = {} if trace is None else finish_earlybird(spec, trace, data, seed, target_device)
-    rows.write_unit(run_dir, {
-        "m": m, "seed": seed, "checkpoints": list(spec.checkpoints), "train_loss": spec.train_loss,
-        "dense_loss_curve": curve, "constants": constants, "predicted": predicted, **earlybird,
-        "device": str(target_device), "elapsed_s": time.perf_counter() - started,
-    })
+    rows.write_unit(
+        run_dir,
+        {
+            "m": m,
+            "seed": seed,
+            "checkpoints": list(spec.checkpoints),
+            "train_loss": spec.train_loss,
+            "dense_loss_curve": curve,
+            "constants": constants,
+            "predicted": predicted,
+            **earlybird,
+            "device": str(target_device),
+            "elapsed_s": time.perf_counter() - started,
+        },
+    )
 
 
 def _bn_penalty(spec: ExperimentSpec):

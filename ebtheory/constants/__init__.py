@@ -1,7 +1,6 @@
 """Numbers for the symbols of the bound: H_inf and lambda0 (gram), the empirical NTK (ntk), checks of
 the theorem's hypotheses on a trained run (diagnostics) and the prediction pipeline (predict)."""
 
-from ebtheory.constants.gram import DENSE_MAX_M, Spectrum, gram_spectrum, h_inf, lambda0, roundoff_scale, unit_rows
 from ebtheory.constants.diagnostics import (
     Check,
     RateFit,
@@ -12,6 +11,7 @@ from ebtheory.constants.diagnostics import (
     weight_drift,
     width_requirement,
 )
+from ebtheory.constants.gram import DENSE_MAX_M, Spectrum, gram_spectrum, h_inf, lambda0, roundoff_scale, unit_rows
 from ebtheory.constants.ntk import (
     empirical_ntk_gram,
     empirical_ntk_jacobian,
@@ -19,7 +19,6 @@ from ebtheory.constants.ntk import (
     two_layer_ntk_lambda_max,
     two_layer_ntk_operator,
 )
-
 from ebtheory.constants.predict import ConstantsEstimate, EstimateConfig, estimate_constants
 
 __all__ = [

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import sympy as sp
@@ -42,8 +42,11 @@ def step_size_requirement_expr() -> sp.Expr:
 
 @functools.cache
 def _numeric(name: str) -> Callable[..., float]:
-    expression = {"lazy_radius": lazy_radius_expr(), "width": width_requirement_expr(),
-                  "step": step_size_requirement_expr()}[name]
+    expression = {
+        "lazy_radius": lazy_radius_expr(),
+        "width": width_requirement_expr(),
+        "step": step_size_requirement_expr(),
+    }[name]
     order = (symbolic.m, symbolic.N, symbolic.lambda0, symbolic.delta, residual_norm)
     return sp.lambdify(order, expression, modules="math")
 
@@ -116,8 +119,9 @@ class RateFit(Record):
     confidence: float
 
 
-def fit_contraction_rate(losses: Sequence[float], ts: Sequence[int] | None = None, *, confidence: float = 0.95,
-                         floor_ratio: float = 1e-12) -> RateFit:
+def fit_contraction_rate(
+    losses: Sequence[float], ts: Sequence[int] | None = None, *, confidence: float = 0.95, floor_ratio: float = 1e-12
+) -> RateFit:
     """Fit ln L(t) = a + t ln(rate) by ordinary least squares, with a t-interval on the slope.
 
     losses[i] is the sum loss at iteration ts[i] (default ts = 0, 1, ...). Points at or below
@@ -147,8 +151,14 @@ def fit_contraction_rate(losses: Sequence[float], ts: Sequence[int] | None = Non
     stderr = math.sqrt(float(residuals @ residuals) / (n - 2) / sxx)
     half_width = float(stats.t.ppf(0.5 + confidence / 2, n - 2)) * stderr
     return RateFit(
-        rate=math.exp(slope), rate_ci=(math.exp(slope - half_width), math.exp(slope + half_width)),
-        slope=slope, slope_stderr=stderr, intercept=intercept, n_points=n, t_first=int(x[0]), t_last=int(x[-1]),
+        rate=math.exp(slope),
+        rate_ci=(math.exp(slope - half_width), math.exp(slope + half_width)),
+        slope=slope,
+        slope_stderr=stderr,
+        intercept=intercept,
+        n_points=n,
+        t_first=int(x[0]),
+        t_last=int(x[-1]),
         confidence=confidence,
     )
 
@@ -158,7 +168,9 @@ def weight_drift(initial: object, current: object) -> float:
     w0 = torch.as_tensor(initial).detach().to(torch.float64)
     wt = torch.as_tensor(current).detach().to(torch.float64)
     if w0.shape != wt.shape or w0.ndim != 2:
-        raise ValueError(f"initial and current must be N x d matrices of one shape; got {tuple(w0.shape)}, {tuple(wt.shape)}")
+        raise ValueError(
+            f"initial and current must be N x d matrices of one shape; got {tuple(w0.shape)}, {tuple(wt.shape)}"
+        )
     return float((wt - w0).norm(dim=1).max())
 
 

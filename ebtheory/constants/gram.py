@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 import scipy.linalg
@@ -131,13 +131,14 @@ def h_inf(X: object, *, normalize: bool = False, chunk_size: int = 2048) -> np.n
     m = unit.shape[0]
     gram = np.empty((m, m), dtype=np.float64)
     for start in range(0, m, chunk_size):
-        cosines = np.clip(unit[start:start + chunk_size] @ unit.T, -1.0, 1.0)
+        cosines = np.clip(unit[start : start + chunk_size] @ unit.T, -1.0, 1.0)
         block = entry(cosines)
         near_rows, near_cols = np.nonzero(np.abs(cosines) > 1.0 - NEAR_PARALLEL)
         if near_rows.size:
             block[near_rows, near_cols] = _near_parallel_entries(
-                unit, near_rows + start, near_cols, cosines[near_rows, near_cols])
-        gram[start:start + chunk_size] = block
+                unit, near_rows + start, near_cols, cosines[near_rows, near_cols]
+            )
+        gram[start : start + chunk_size] = block
     np.fill_diagonal(gram, 0.5)  # s = 1 exactly on the diagonal; round-off in ||x||^2 must not move it
     return gram
 
@@ -147,13 +148,26 @@ def roundoff_scale(m: int, lambda_max: float) -> float:
     return float(m * FLOAT64_EPS * max(lambda_max, 0.0))
 
 
-def _spectrum(lambda_min: float, lambda_max: float, method: str, m: int, start: float,
-              converged: bool = True, residual: float = 0.0) -> Spectrum:
+def _spectrum(
+    lambda_min: float,
+    lambda_max: float,
+    method: str,
+    m: int,
+    start: float,
+    converged: bool = True,
+    residual: float = 0.0,
+) -> Spectrum:
     scale = roundoff_scale(m, lambda_max)
     return Spectrum(
-        lambda_min=float(lambda_min), lambda_max=float(lambda_max), method=method,
-        degenerate=bool(lambda_min <= scale), roundoff_scale=scale, m=m, converged=converged,
-        residual=float(residual), seconds=time.perf_counter() - start,
+        lambda_min=float(lambda_min),
+        lambda_max=float(lambda_max),
+        method=method,
+        degenerate=bool(lambda_min <= scale),
+        roundoff_scale=scale,
+        m=m,
+        converged=converged,
+        residual=float(residual),
+        seconds=time.perf_counter() - start,
     )
 
 
@@ -170,8 +184,11 @@ def _torch_spectrum(gram: np.ndarray, device: str, start: float) -> Spectrum:
 def _shift_invert_spectrum(gram: np.ndarray, tol: float, seed: int, start: float) -> Spectrum:
     m = gram.shape[0]
     rng = np.random.default_rng(seed)
-    lambda_max = float(scipy.sparse.linalg.eigsh(
-        gram, k=1, which="LA", tol=tol, v0=rng.standard_normal(m), return_eigenvectors=False)[0])
+    lambda_max = float(
+        scipy.sparse.linalg.eigsh(gram, k=1, which="LA", tol=tol, v0=rng.standard_normal(m), return_eigenvectors=False)[
+            0
+        ]
+    )
     shift = max(roundoff_scale(m, lambda_max), np.finfo(np.float64).tiny)
     for _ in range(12):  # H is PSD in exact arithmetic; a larger shift absorbs negative round-off
         try:
@@ -191,20 +208,24 @@ def _shift_invert_spectrum(gram: np.ndarray, tol: float, seed: int, start: float
     converged = True
     try:
         mu, vectors = scipy.sparse.linalg.eigsh(
-            inverse, k=1, which="LA", tol=tol, ncv=min(m, 48), maxiter=40 * m, v0=rng.standard_normal(m))
+            inverse, k=1, which="LA", tol=tol, ncv=min(m, 48), maxiter=40 * m, v0=rng.standard_normal(m)
+        )
     except scipy.sparse.linalg.ArpackNoConvergence as failure:  # pragma: no cover - reported, not hidden
         converged = False
         mu, vectors = failure.eigenvalues, failure.eigenvectors
         if len(mu) == 0:
-            raise ValueError("the shift-invert Lanczos iteration returned no Ritz value; use method='dense'")
+            raise ValueError(
+                "the shift-invert Lanczos iteration returned no Ritz value; use method='dense'"
+            ) from failure
     vector = vectors[:, 0] / np.linalg.norm(vectors[:, 0])
     lambda_min = 1.0 / float(mu[0]) - shift
     residual = float(np.linalg.norm(gram @ vector - lambda_min * vector)) / max(lambda_max, 1e-300)
     return _spectrum(lambda_min, lambda_max, "shift-invert", m, start, converged, residual)
 
 
-def gram_spectrum(gram: object, *, method: str = "auto", tol: float = 1e-7, seed: int = 0,
-                  device: str = "cpu") -> Spectrum:
+def gram_spectrum(
+    gram: object, *, method: str = "auto", tol: float = 1e-7, seed: int = 0, device: str = "cpu"
+) -> Spectrum:
     """lambda_min and lambda_max of a symmetric PSD matrix (float64), with the degenerate flag.
 
     method="auto": dense for m <= DENSE_MAX_M, else torch when `device` is a GPU, else shift-invert."""
@@ -225,8 +246,16 @@ def gram_spectrum(gram: object, *, method: str = "auto", tol: float = 1e-7, seed
     return _shift_invert_spectrum(matrix, tol, seed, start)
 
 
-def lambda0(X: object, *, normalize: bool = False, method: str = "auto", tol: float = 1e-7,
-            chunk_size: int = 2048, seed: int = 0, device: str = "cpu") -> Spectrum:
+def lambda0(
+    X: object,
+    *,
+    normalize: bool = False,
+    method: str = "auto",
+    tol: float = 1e-7,
+    chunk_size: int = 2048,
+    seed: int = 0,
+    device: str = "cpu",
+) -> Spectrum:
     """lambda0 = lambda_min(H_inf) for unit-norm inputs X (m x d), with lambda_max(H_inf) and the solver used.
 
     Du et al. 2019, Thm 3.1: lambda0 > 0 when no two inputs are parallel; duplicates give lambda0 = 0 to
@@ -235,4 +264,3 @@ def lambda0(X: object, *, normalize: bool = False, method: str = "auto", tol: fl
     gram = h_inf(X, normalize=normalize, chunk_size=chunk_size)
     result = gram_spectrum(gram, method=method, tol=tol, seed=seed, device=device)
     return Spectrum(**{**result.to_dict(), "seconds": time.perf_counter() - start})
-

@@ -49,7 +49,7 @@ def empirical_ntk_jacobian(model: nn.Module, X: object, *, chunk_size: int = 128
     per_example = vmap(jacrev(output), in_dims=(None, 0))
     blocks = []
     for start in range(0, inputs.shape[0], chunk_size):
-        jac = per_example(trained, inputs[start:start + chunk_size])
+        jac = per_example(trained, inputs[start : start + chunk_size])
         blocks.append(torch.cat([j.reshape(j.shape[0], j.shape[1], -1) for j in jac.values()], dim=2))
     return torch.cat(blocks, dim=0)
 

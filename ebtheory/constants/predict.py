@@ -115,13 +115,17 @@ def estimate_constants(X: torch.Tensor, Y: torch.Tensor, config: EstimateConfig)
     if Y.ndim == 1:
         Y = Y[:, None]
     if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0] or not bool(torch.isfinite(Y).all()):
-        raise ValueError(f"X must be (m, d) and Y finite (m, C) with the same m; got {tuple(X.shape)}, {tuple(Y.shape)}")
+        raise ValueError(
+            f"X must be (m, d) and Y finite (m, C) with the same m; got {tuple(X.shape)}, {tuple(Y.shape)}"
+        )
     m, d = X.shape
     C = Y.shape[1]
     spectrum = lambda0(X)
     if spectrum.degenerate or spectrum.lambda_min <= 0:
-        raise ValueError(f"lambda0 = {spectrum.lambda_min:.3g} is 0 to within round-off "
-                         f"({spectrum.roundoff_scale:.3g}): duplicate inputs; the bound needs lambda0 > 0")
+        raise ValueError(
+            f"lambda0 = {spectrum.lambda_min:.3g} is 0 to within round-off "
+            f"({spectrum.roundoff_scale:.3g}): duplicate inputs; the bound needs lambda0 > 0"
+        )
     model = TwoLayerNTK(d, config.width, outputs=C, kappa=config.kappa, seed=config.seed)
     W2 = model.readout()[0]
     W_init = model.input_weights.detach().clone()
@@ -139,25 +143,51 @@ def estimate_constants(X: torch.Tensor, Y: torch.Tensor, config: EstimateConfig)
             drifts[t] = diagnostics.weight_drift(W_init, net.input_weights.detach().cpu())
 
     result = train_with_checkpoints(
-        model, X, Y, TrainConfig(optimizer="gd", lr=eta, loss="sum_squares", seed=config.seed),
-        _checkpoint_grid(config.steps, config.checkpoints), device=config.device, on_checkpoint=record,
-        keep_states=False)
+        model,
+        X,
+        Y,
+        TrainConfig(optimizer="gd", lr=eta, loss="sum_squares", seed=config.seed),
+        _checkpoint_grid(config.steps, config.checkpoints),
+        device=config.device,
+        on_checkpoint=record,
+        keep_states=False,
+    )
     losses = result.losses
     model.to("cpu")
     ntk_min_final = gram_spectrum(two_layer_ntk_gram(X, model.input_weights, W2)).lambda_min
     return _assemble(X, Y, config, spectrum, eta, ntk_max, ntk_min_init, ntk_min_final, losses, spreads, drifts)
 
 
-def _assemble(X: torch.Tensor, Y: torch.Tensor, config: EstimateConfig, spectrum: Spectrum, eta: float,
-              ntk_max: float, ntk_min_init: float, ntk_min_final: float, losses: np.ndarray,
-              spreads: dict[int, float], drifts: dict[int, float]) -> ConstantsEstimate:
+def _assemble(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    config: EstimateConfig,
+    spectrum: Spectrum,
+    eta: float,
+    ntk_max: float,
+    ntk_min_init: float,
+    ntk_min_final: float,
+    losses: np.ndarray,
+    spreads: dict[int, float],
+    drifts: dict[int, float],
+) -> ConstantsEstimate:
     m, C = Y.shape
     lam0 = spectrum.lambda_min
     y_norm2 = float(Y.double().square().sum())
     L0 = float(losses[0])
     V_bar = max(spreads.values())
-    inputs = symbolic.BoundInputs(m=m, k=config.k, eta=eta, lambda0=lam0, delta=config.delta, V=V_bar, C=C,
-                                  kappa=config.kappa, eps=config.eps, y_norm2=y_norm2)
+    inputs = symbolic.BoundInputs(
+        m=m,
+        k=config.k,
+        eta=eta,
+        lambda0=lam0,
+        delta=config.delta,
+        V=V_bar,
+        C=C,
+        kappa=config.kappa,
+        eps=config.eps,
+        y_norm2=y_norm2,
+    )
     theory = symbolic.evaluate_bound(inputs)
     t_star, t_star_upper = symbolic.threshold_from_constants(theory.c1, L0, theory.tol, eta, lam0)
     rate_theory = symbolic.dense_rate_factor(eta, lam0)
@@ -174,36 +204,112 @@ def _assemble(X: torch.Tensor, Y: torch.Tensor, config: EstimateConfig, spectrum
     curve_markov = symbolic.pruned_loss_bound_curve(inputs, ts).tolist()
     curve_lemma = [symbolic.lemma_a_bound(float(losses[t]), spreads[t], config.k, config.eps) for t in ts]
     conditions = [
-        diagnostics.check("initial_loss_markov", L0, "<=", theory.L0_bound,
-                          f"measured L(0) against (||Y||^2 + m C kappa^2/2)/(2 delta); holds w.p. >= 1 - delta"),
-        diagnostics.check("dense_rate_fit", fit.rate, "<=", rate_theory,
-                          f"fitted exp(slope) of ln L(t), {fit.confidence:.0%} CI {fit.rate_ci[0]:.6g}..{fit.rate_ci[1]:.6g}, "
-                          "against 1 - eta lambda0/2 (Du et al. Thm 4.1)"),
-        diagnostics.check("dense_rate_pointwise", worst, "<=", 1.0,
-                          "max_t L(t) / ((1 - eta lambda0/2)^t L(0)); <= 1 is Thm 4.1 read literally"),
-        diagnostics.check("lazy_drift", drift, "<=", radius,
-                          "max_r,t ||w_r(t) - w_r(0)|| against sqrt(m)||Y - u(0)||/(sqrt(N) lambda0); "
-                          "constant taken as 1 (Du et al. Lemma 3.3 has 4)"),
-        diagnostics.check("width", config.width, ">=", required_width,
-                          "N against m^6/(lambda0^4 delta^3); constant c_N taken as 1 (unknown in Du et al.)"),
-        diagnostics.check("step_size", eta, "<=", diagnostics.step_size_requirement(m, lam0),
-                          "eta against lambda0/m^2; constant c_eta taken as 1 (unknown in Du et al.)"),
-        diagnostics.check("step_stability", eta, "<", 2.0 / ntk_max,
-                          "eta against 2/lambda_max of the full empirical NTK Gram at t=0 (sum-loss Hessian)"),
-        diagnostics.check("lambda0_positive", lam0, ">=", spectrum.roundoff_scale,
-                          "lambda0 against the round-off scale m eps lambda_max"),
-        diagnostics.check("bound_not_vacuous", after, "<", min(empty_loss, L0),
-                          "2 tol = V_bar/((1-eps) k), the bound past t*, against min(1/2||Y||^2, L(0))"),
+        diagnostics.check(
+            "initial_loss_markov",
+            L0,
+            "<=",
+            theory.L0_bound,
+            "measured L(0) against (||Y||^2 + m C kappa^2/2)/(2 delta); holds w.p. >= 1 - delta",
+        ),
+        diagnostics.check(
+            "dense_rate_fit",
+            fit.rate,
+            "<=",
+            rate_theory,
+            f"fitted exp(slope) of ln L(t), {fit.confidence:.0%} CI {fit.rate_ci[0]:.6g}..{fit.rate_ci[1]:.6g}, "
+            "against 1 - eta lambda0/2 (Du et al. Thm 4.1)",
+        ),
+        diagnostics.check(
+            "dense_rate_pointwise",
+            worst,
+            "<=",
+            1.0,
+            "max_t L(t) / ((1 - eta lambda0/2)^t L(0)); <= 1 is Thm 4.1 read literally",
+        ),
+        diagnostics.check(
+            "lazy_drift",
+            drift,
+            "<=",
+            radius,
+            "max_r,t ||w_r(t) - w_r(0)|| against sqrt(m)||Y - u(0)||/(sqrt(N) lambda0); "
+            "constant taken as 1 (Du et al. Lemma 3.3 has 4)",
+        ),
+        diagnostics.check(
+            "width",
+            config.width,
+            ">=",
+            required_width,
+            "N against m^6/(lambda0^4 delta^3); constant c_N taken as 1 (unknown in Du et al.)",
+        ),
+        diagnostics.check(
+            "step_size",
+            eta,
+            "<=",
+            diagnostics.step_size_requirement(m, lam0),
+            "eta against lambda0/m^2; constant c_eta taken as 1 (unknown in Du et al.)",
+        ),
+        diagnostics.check(
+            "step_stability",
+            eta,
+            "<",
+            2.0 / ntk_max,
+            "eta against 2/lambda_max of the full empirical NTK Gram at t=0 (sum-loss Hessian)",
+        ),
+        diagnostics.check(
+            "lambda0_positive",
+            lam0,
+            ">=",
+            spectrum.roundoff_scale,
+            "lambda0 against the round-off scale m eps lambda_max",
+        ),
+        diagnostics.check(
+            "bound_not_vacuous",
+            after,
+            "<",
+            min(empty_loss, L0),
+            "2 tol = V_bar/((1-eps) k), the bound past t*, against min(1/2||Y||^2, L(0))",
+        ),
     ]
     return ConstantsEstimate(
-        m=m, C=C, width=config.width, k=config.k, delta=config.delta, kappa=config.kappa, eps=config.eps,
-        eta=eta, eta_auto=config.eta is None, lambda0=lam0, lambda_max=spectrum.lambda_max,
-        spectrum=spectrum.to_dict(), ntk_lambda_max=ntk_max, ntk_lambda_min_init=ntk_min_init,
-        ntk_lambda_min_final=ntk_min_final, L0=L0, L0_bound=theory.L0_bound, L_final=float(losses[-1]),
-        empty_loss=empty_loss, V=V_bar, V_t={int(t): v for t, v in spreads.items()}, rate=fit.rate,
-        rate_ci=fit.rate_ci, rate_theory=rate_theory, drift=drift, drift_t={int(t): v for t, v in drifts.items()},
-        lazy_radius=radius, width_required=required_width, c1=theory.c1, tol=theory.tol, t_star=t_star,
-        t_star_upper=t_star_upper, t_star_markov=theory.t_star, t_star_upper_markov=theory.t_star_upper,
-        bound_after_threshold=after, vacuous=not conditions[-1].holds, curve_t=ts, curve_measured_L0=curve_measured,
-        curve_markov_L0=curve_markov, curve_lemma_a_measured=curve_lemma, conditions=[c.to_dict() for c in conditions],
+        m=m,
+        C=C,
+        width=config.width,
+        k=config.k,
+        delta=config.delta,
+        kappa=config.kappa,
+        eps=config.eps,
+        eta=eta,
+        eta_auto=config.eta is None,
+        lambda0=lam0,
+        lambda_max=spectrum.lambda_max,
+        spectrum=spectrum.to_dict(),
+        ntk_lambda_max=ntk_max,
+        ntk_lambda_min_init=ntk_min_init,
+        ntk_lambda_min_final=ntk_min_final,
+        L0=L0,
+        L0_bound=theory.L0_bound,
+        L_final=float(losses[-1]),
+        empty_loss=empty_loss,
+        V=V_bar,
+        V_t={int(t): v for t, v in spreads.items()},
+        rate=fit.rate,
+        rate_ci=fit.rate_ci,
+        rate_theory=rate_theory,
+        drift=drift,
+        drift_t={int(t): v for t, v in drifts.items()},
+        lazy_radius=radius,
+        width_required=required_width,
+        c1=theory.c1,
+        tol=theory.tol,
+        t_star=t_star,
+        t_star_upper=t_star_upper,
+        t_star_markov=theory.t_star,
+        t_star_upper_markov=theory.t_star_upper,
+        bound_after_threshold=after,
+        vacuous=not conditions[-1].holds,
+        curve_t=ts,
+        curve_measured_L0=curve_measured,
+        curve_markov_L0=curve_markov,
+        curve_lemma_a_measured=curve_lemma,
+        conditions=[c.to_dict() for c in conditions],
     )

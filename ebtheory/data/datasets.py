@@ -8,9 +8,9 @@ downloaded: each loader reads files already on disk or data bundled with scikit-
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -285,8 +285,13 @@ def synthetic_teacher(
     output bias b the mean over the drawn sample (so no class wins by offset alone); labels
     y = argmax_c Y[:, c]. Y_train / Y_test hold the regression targets (float32 (n, num_classes)).
     """
-    for arg, value, low in (("n_train", n_train, 1), ("n_test", n_test, 0), ("d", d, 2),
-                            ("num_classes", num_classes, 2), ("teacher_width", teacher_width, 1)):
+    for arg, value, low in (
+        ("n_train", n_train, 1),
+        ("n_test", n_test, 0),
+        ("d", d, 2),
+        ("num_classes", num_classes, 2),
+        ("teacher_width", teacher_width, 1),
+    ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{arg} must be an integer >= {low}; got {value!r}")
     if not (np.isfinite(noise) and noise >= 0):

@@ -62,9 +62,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     if len(data) < 4:
         raise DataFileError(path, f"truncated IDX header: {len(data)} bytes, need at least 4")
     if data[0] != 0 or data[1] != 0:
-        raise DataFileError(
-            path, f"wrong IDX magic number 0x{data[:4].hex()}: the first two bytes must be zero"
-        )
+        raise DataFileError(path, f"wrong IDX magic number 0x{data[:4].hex()}: the first two bytes must be zero")
     type_code, ndim = data[2], data[3]
     if type_code not in IDX_TYPE_CODES:
         allowed = ", ".join(f"0x{code:02X}" for code in IDX_TYPE_CODES)
@@ -73,9 +71,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         raise DataFileError(path, "IDX header declares 0 dimensions; need at least 1")
     header_length = 4 + 4 * ndim
     if len(data) < header_length:
-        raise DataFileError(
-            path, f"truncated IDX header: {len(data)} bytes, the {ndim} sizes need {header_length}"
-        )
+        raise DataFileError(path, f"truncated IDX header: {len(data)} bytes, the {ndim} sizes need {header_length}")
     shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = IDX_TYPE_CODES[type_code]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -146,9 +142,7 @@ def read_cifar_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarr
     except (TypeError, ValueError) as error:
         raise DataFileError(path, f"b'labels' is not a list of integers ({error})") from error
     if labels.shape != (images.shape[0],):
-        raise DataFileError(
-            path, f"b'labels' has shape {labels.shape} but b'data' holds {images.shape[0]} images"
-        )
+        raise DataFileError(path, f"b'labels' has shape {labels.shape} but b'data' holds {images.shape[0]} images")
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise DataFileError(path, f"labels must lie in [0, 9]; got range [{labels.min()}, {labels.max()}]")
     return images.reshape(-1, 3, 32, 32), labels

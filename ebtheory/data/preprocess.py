@@ -71,9 +71,7 @@ def nested_subset_order(labels: torch.Tensor | np.ndarray, seed: int, balanced: 
     return torch.from_numpy(permutation[order].astype(np.int64))
 
 
-def nested_subset_indices(
-    labels: torch.Tensor | np.ndarray, m: int, seed: int, balanced: bool = False
-) -> torch.Tensor:
+def nested_subset_indices(labels: torch.Tensor | np.ndarray, m: int, seed: int, balanced: bool = False) -> torch.Tensor:
     """The first m entries of nested_subset_order(labels, seed, balanced): int64 indices (m,)."""
     labels = _as_labels(labels, "labels")
     n = labels.shape[0]

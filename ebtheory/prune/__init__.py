@@ -13,7 +13,14 @@ from ebtheory.prune.gfs import (
 )
 
 __all__ = [
-    "GFSResult", "PrunedTwoLayer", "atom_gram", "atom_spread", "greedy_forward_selection",
-    "greedy_forward_selection_naive", "magnitude_selection", "pruned_two_layer", "random_selection",
+    "GFSResult",
+    "PrunedTwoLayer",
+    "atom_gram",
+    "atom_spread",
+    "greedy_forward_selection",
+    "greedy_forward_selection_naive",
+    "magnitude_selection",
+    "pruned_two_layer",
+    "random_selection",
     "subnetwork_from_indices",
 ]

@@ -40,7 +40,9 @@ def magnitude_selection(W1: Tensor, W2: Tensor, k: int) -> Tensor:
     W2 = _as_weights("W2", W2)
     W2 = W2.reshape(W2.shape[0], -1) if W2.ndim >= 1 else W2
     if W1.ndim != 2 or W2.ndim != 2 or W1.shape[0] != W2.shape[0]:
-        raise ValueError(f"W1 must be (N, d) and W2 (N, C) with the same N; got {tuple(W1.shape)} and {tuple(W2.shape)}")
+        raise ValueError(
+            f"W1 must be (N, d) and W2 (N, C) with the same N; got {tuple(W1.shape)} and {tuple(W2.shape)}"
+        )
     k = _require_k_at_most(k, W1.shape[0])
     score = W1.double().norm(dim=1) * W2.double().norm(dim=1)
     order = torch.sort(-score, stable=True).indices
@@ -55,8 +57,9 @@ def random_selection(N: int, k: int, seed: int) -> Tensor:
     return torch.randperm(N, generator=generator)[:k].to(torch.int64)
 
 
-def subnetwork_from_indices(W1: Tensor, W2: Tensor, indices: Tensor, bias: Tensor | None = None,
-                            b1: Tensor | None = None) -> PrunedTwoLayer:
+def subnetwork_from_indices(
+    W1: Tensor, W2: Tensor, indices: Tensor, bias: Tensor | None = None, b1: Tensor | None = None
+) -> PrunedTwoLayer:
     """The averaged subnetwork of the multiset `indices` (repeats count), the same module GFS builds."""
     W1 = _as_weights("W1", W1)
     W2 = _as_weights("W2", W2)
@@ -64,8 +67,9 @@ def subnetwork_from_indices(W1: Tensor, W2: Tensor, indices: Tensor, bias: Tenso
         raise ValueError(f"W1 must be (N, d) with N = W2 rows ({W2.shape[0]}); got {tuple(W1.shape)}")
     indices = torch.as_tensor(indices)
     if indices.ndim != 1 or indices.numel() < 1 or indices.is_floating_point():
-        raise ValueError(f"indices must be a non-empty 1-D integer tensor; got shape {tuple(indices.shape)}, "
-                         f"dtype {indices.dtype}")
+        raise ValueError(
+            f"indices must be a non-empty 1-D integer tensor; got shape {tuple(indices.shape)}, dtype {indices.dtype}"
+        )
     n_neurons = W1.shape[0]
     low, high = int(indices.min()), int(indices.max())
     if low < 0 or high >= n_neurons:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -100,9 +100,7 @@ def hidden_layer_weights(model: nn.Module) -> list[torch.Tensor]:
     return [layer.weight.detach() for layer in linears[:-1]]
 
 
-def neuron_norm_mask(
-    weights: nn.Module | Sequence[torch.Tensor], ratio: float, method: str = "topk"
-) -> torch.Tensor:
+def neuron_norm_mask(weights: nn.Module | Sequence[torch.Tensor], ratio: float, method: str = "topk") -> torch.Tensor:
     """Early-Bird style mask for MLPs without BN: score of hidden neuron r = ||w_r||_2, the norm of
     its incoming weight row; one global ratio p over all hidden layers (a model: every nn.Linear
     but the last)."""

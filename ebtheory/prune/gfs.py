@@ -38,8 +38,8 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -90,8 +90,13 @@ class PrunedTwoLayer(nn.Module):
     output bias is a fixed buffer.
     """
 
-    def __init__(self, input_weights: Tensor, output_weights: Tensor, input_bias: Tensor | None = None,
-                 output_bias: Tensor | None = None) -> None:
+    def __init__(
+        self,
+        input_weights: Tensor,
+        output_weights: Tensor,
+        input_bias: Tensor | None = None,
+        output_bias: Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.input_weights = nn.Parameter(input_weights.detach().clone())
         self.input_bias = None if input_bias is None else nn.Parameter(input_bias.detach().clone())
@@ -119,15 +124,18 @@ class PrunedTwoLayer(nn.Module):
         return out if self.output_bias is None else out + self.output_bias
 
 
-def pruned_two_layer(W1: Tensor, W2: Tensor, counts: Tensor, *, bias: Tensor | None = None,
-                     b1: Tensor | None = None) -> PrunedTwoLayer:
+def pruned_two_layer(
+    W1: Tensor, W2: Tensor, counts: Tensor, *, bias: Tensor | None = None, b1: Tensor | None = None
+) -> PrunedTwoLayer:
     """The averaged subnetwork of a multiset given by its counts: rows r with counts[r] > 0, output
     weights N * counts[r] / k * W2[r] (k = counts.sum(), N = len(counts)); THEORY.md section 2."""
     counts = torch.as_tensor(counts, dtype=torch.int64)
     W2 = W2.reshape(W2.shape[0], -1)
     if counts.ndim != 1 or counts.shape[0] != W1.shape[0] or counts.shape[0] != W2.shape[0]:
-        raise ValueError(f"counts must have shape (N,) = ({W1.shape[0]},) matching W1 and W2 rows; "
-                         f"got {tuple(counts.shape)}, W1 {tuple(W1.shape)}, W2 {tuple(W2.shape)}")
+        raise ValueError(
+            f"counts must have shape (N,) = ({W1.shape[0]},) matching W1 and W2 rows; "
+            f"got {tuple(counts.shape)}, W1 {tuple(W1.shape)}, W2 {tuple(W2.shape)}"
+        )
     if bool((counts < 0).any()) or int(counts.sum()) < 1:
         raise ValueError(f"counts must be >= 0 with a positive sum; got sum {int(counts.sum())}")
     n_total, k = counts.shape[0], int(counts.sum())
@@ -170,15 +178,23 @@ def _as_float_tensor(name: str, value: object) -> Tensor:
         tensor = tensor.to(torch.float64)
     # Row chunks: isfinite on the whole of a large H allocates several times its size.
     rows = max(1, (2**22) // max(1, tensor[0].numel())) if tensor.ndim > 0 and tensor.shape[0] > 0 else 1
-    chunks = [tensor] if tensor.ndim == 0 else [tensor[i:i + rows] for i in range(0, tensor.shape[0], rows)]
+    chunks = [tensor] if tensor.ndim == 0 else [tensor[i : i + rows] for i in range(0, tensor.shape[0], rows)]
     bad = sum(int((~torch.isfinite(chunk)).sum()) for chunk in chunks)
     if bad:
         raise ValueError(f"{name} must be finite; got {bad} NaN/inf entries in shape {tuple(tensor.shape)}")
     return tensor
 
 
-def _validate(H: object, W2: object, Y: object, k: object, bias: object, dtype: torch.dtype | None,
-              replacement: bool, n_candidates: object) -> _Problem:
+def _validate(
+    H: object,
+    W2: object,
+    Y: object,
+    k: object,
+    bias: object,
+    dtype: torch.dtype | None,
+    replacement: bool,
+    n_candidates: object,
+) -> _Problem:
     H = _as_float_tensor("H", H)
     if H.ndim != 2 or H.shape[0] < 1 or H.shape[1] < 1:
         raise ValueError(f"H must be an (m, N) matrix of hidden activations; got shape {tuple(H.shape)}")
@@ -237,8 +253,9 @@ def _default_memory_limit() -> int:
 # --- shared pieces: candidates, ties, statistics, losses --------------------------------------------
 
 
-def _candidate_sets(n_neurons: int, k: int, replacement: bool, n_candidates: int | None,
-                    seed: int, chosen: list[int]) -> Iterator[Tensor | None]:
+def _candidate_sets(
+    n_neurons: int, k: int, replacement: bool, n_candidates: int | None, seed: int, chosen: list[int]
+) -> Iterator[Tensor | None]:
     """Per step: the sorted candidate indices, or None for all N. Without replacement the already
     chosen (read from `chosen`, which the caller appends to) are excluded. With n_candidates, a
     seeded uniform subset of that many of the allowed (as the reference code samples)."""
@@ -274,7 +291,7 @@ def _hidden_transpose_times(H: Tensor, R: Tensor, dtype: torch.dtype, rows: int)
         return H.T @ R.to(dtype)
     out = torch.zeros(H.shape[1], R.shape[1], dtype=dtype, device=H.device)
     for start in range(0, H.shape[0], rows):
-        out += H[start:start + rows].to(dtype).T @ R[start:start + rows].to(dtype)
+        out += H[start : start + rows].to(dtype).T @ R[start : start + rows].to(dtype)
     return out
 
 
@@ -298,7 +315,7 @@ def _atom_statistics(problem: _Problem, memory_limit: int) -> _AtomStatistics:
     HtY1 = _hidden_transpose_times(H, torch.cat([problem.Y.to(f64), ones], dim=1), f64, rows)
     col_sq = torch.zeros(n, dtype=f64, device=H.device)
     for start in range(0, m, rows):
-        col_sq += H[start:start + rows].to(f64).square().sum(0)
+        col_sq += H[start : start + rows].to(f64).square().sum(0)
     K_diag = n**2 * col_sq * W2.square().sum(1)
     xi = n * (HtY1[:, :-1] * W2).sum(1)
     if problem.bias is None:
@@ -355,7 +372,7 @@ def _bias_free_gram(problem: _Problem, memory_limit: int) -> Tensor:
         j = min(i + block, n)
         upper = None
         for start in range(0, problem.m, rows):
-            chunk = H[start:start + rows].to(dtype)
+            chunk = H[start : start + rows].to(dtype)
             product = chunk[:, i:j].T @ chunk[:, i:]
             upper = product if upper is None else upper.add_(product)
         K[i:j, i:] = upper * (W2[i:j] @ W2[i:].T) * float(n) ** 2
@@ -365,11 +382,18 @@ def _bias_free_gram(problem: _Problem, memory_limit: int) -> Tensor:
     return K
 
 
-def atom_gram(H: Tensor, W2: Tensor, bias: Tensor | None = None, *, dtype: torch.dtype | None = None,
-              memory_limit_bytes: int | None = None) -> Tensor:
+def atom_gram(
+    H: Tensor,
+    W2: Tensor,
+    bias: Tensor | None = None,
+    *,
+    dtype: torch.dtype | None = None,
+    memory_limit_bytes: int | None = None,
+) -> Tensor:
     """G[r, q] = <g_r, g_q> = K + beta 1^T + 1 beta^T + m ||b||^2 (module docstring), N x N."""
-    problem = _validate(H, W2, torch.zeros(H.shape[0], W2.reshape(W2.shape[0], -1).shape[1]), 1, bias,
-                        dtype, True, None)
+    problem = _validate(
+        H, W2, torch.zeros(H.shape[0], W2.reshape(W2.shape[0], -1).shape[1]), 1, bias, dtype, True, None
+    )
     limit = _default_memory_limit() if memory_limit_bytes is None else memory_limit_bytes
     K = _bias_free_gram(problem, limit)
     if problem.bias is None:
@@ -409,15 +433,20 @@ def greedy_forward_selection(
     problem = _validate(H, W2, Y, k, bias, dtype, replacement, n_candidates)
     W1, b1 = _validate_first_layer(W1, b1, problem.N)
     form = require_choice("form", form, FORMS)
-    limit = _default_memory_limit() if memory_limit_bytes is None else require_positive_int(
-        "memory_limit_bytes", memory_limit_bytes)
+    limit = (
+        _default_memory_limit()
+        if memory_limit_bytes is None
+        else require_positive_int("memory_limit_bytes", memory_limit_bytes)
+    )
     gram_bytes = problem.N**2 * torch.empty((), dtype=problem.dtype).element_size()
     if form == "auto":
         cheap = problem.N <= 2 * problem.k * problem.W2.shape[1]
         form = "gram" if gram_bytes <= limit and cheap else "residual"
     elif form == "gram" and gram_bytes > limit:
-        raise ValueError(f"memory_limit_bytes={limit} is below the {gram_bytes} bytes of the N x N Gram "
-                         f"(N={problem.N}); use form='residual' or raise the limit")
+        raise ValueError(
+            f"memory_limit_bytes={limit} is below the {gram_bytes} bytes of the N x N Gram "
+            f"(N={problem.N}); use form='residual' or raise the limit"
+        )
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -466,8 +495,15 @@ def greedy_forward_selection(
     return _result(chosen, losses, problem, W1, b1, form, timings)
 
 
-def _result(chosen: list[int], losses: np.ndarray, problem: _Problem, W1: Tensor | None, b1: Tensor | None,
-            form: str, timings: dict[str, float]) -> GFSResult:
+def _result(
+    chosen: list[int],
+    losses: np.ndarray,
+    problem: _Problem,
+    W1: Tensor | None,
+    b1: Tensor | None,
+    form: str,
+    timings: dict[str, float],
+) -> GFSResult:
     indices = torch.tensor(chosen, dtype=torch.int64)
     counts = torch.bincount(indices, minlength=problem.N)
     module = None if W1 is None else pruned_two_layer(W1, problem.W2, counts, bias=problem.bias, b1=b1)
@@ -497,7 +533,7 @@ def greedy_forward_selection_naive(
     Hd, W2d, Yd = problem.H.to(problem.dtype), problem.W2.to(problem.dtype), problem.Y.to(problem.dtype)
     bd = None if problem.bias is None else problem.bias.to(problem.dtype)
     n = problem.N
-    atom_norms = [float((n * Hd[:, r:r + 1] * W2d[r] + (0 if bd is None else bd)).norm()) for r in range(n)]
+    atom_norms = [float((n * Hd[:, r : r + 1] * W2d[r] + (0 if bd is None else bd)).norm()) for r in range(n)]
     gmax = max(atom_norms)
     tie_unit = (gmax + float(Yd.norm())) * gmax
     start = time.perf_counter()
@@ -523,14 +559,15 @@ def greedy_forward_selection_naive(
 def atom_spread(H: Tensor, W2: Tensor) -> float:
     """V = (1/N) sum_r ||g_r - u||_F^2 = N sum_r ||H_r||^2 ||W2_r||^2 - ||H W2||_F^2 (THEORY.md section 2;
     a bias cancels in g_r - u). O(m N C), float64, no atoms formed."""
-    problem = _validate(H, W2, torch.zeros(H.shape[0], W2.reshape(W2.shape[0], -1).shape[1]), 1, None,
-                        torch.float64, True, None)
+    problem = _validate(
+        H, W2, torch.zeros(H.shape[0], W2.reshape(W2.shape[0], -1).shape[1]), 1, None, torch.float64, True, None
+    )
     rows = _rows_per_chunk(problem, 8, _default_memory_limit())
     W2_64 = problem.W2.to(torch.float64)
     col_sq = torch.zeros(problem.N, dtype=torch.float64)
     dense_sq = 0.0
     for start in range(0, problem.m, rows):
-        chunk = problem.H[start:start + rows].to(torch.float64)
+        chunk = problem.H[start : start + rows].to(torch.float64)
         col_sq += chunk.square().sum(0)
         dense_sq += float((chunk @ W2_64).square().sum())
     spread = problem.N * float((col_sq * W2_64.square().sum(1)).sum()) - dense_sq

@@ -15,8 +15,8 @@ ties in magnitude are broken in favour of the lowest index in the concatenation 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from torch import nn

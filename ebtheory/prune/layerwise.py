@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import copy
 import numbers
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence, Union
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ from ebtheory.validation import require_choice, require_positive_int
 __all__ = ["LayerwiseResult", "layerwise_gfs", "prunable_layers", "LOSSES"]
 
 LOSSES = ("squared", "cross_entropy")
-Keep = Union[int, float, Sequence[int], Mapping[str, int]]
+Keep = int | float | Sequence[int] | Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -112,14 +112,24 @@ def _filled(module: nn.Linear | nn.Conv2d, weight: Tensor, bias: Tensor | None) 
 
 
 def _linear(layer: nn.Linear, in_features: int, out_features: int) -> nn.Linear:
-    return nn.Linear(in_features, out_features, bias=layer.bias is not None,
-                     device=layer.weight.device, dtype=layer.weight.dtype)
+    return nn.Linear(
+        in_features, out_features, bias=layer.bias is not None, device=layer.weight.device, dtype=layer.weight.dtype
+    )
 
 
 def _conv(conv: nn.Conv2d, in_channels: int, out_channels: int) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-                     dilation=conv.dilation, bias=conv.bias is not None, padding_mode=conv.padding_mode,
-                     device=conv.weight.device, dtype=conv.weight.dtype)
+    return nn.Conv2d(
+        in_channels,
+        out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        bias=conv.bias is not None,
+        padding_mode=conv.padding_mode,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
+    )
 
 
 def _output_units(layer: nn.Linear | nn.Conv2d, kept: Tensor) -> nn.Linear | nn.Conv2d:
@@ -142,10 +152,15 @@ def _input_units(layer: nn.Linear | nn.Conv2d, kept: Tensor, scales: Tensor) -> 
 
 
 def _batch_norm_channels(bn: nn.BatchNorm2d, kept: Tensor) -> nn.BatchNorm2d:
-    new = nn.BatchNorm2d(len(kept), eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
-                         track_running_stats=bn.track_running_stats,
-                         device=bn.running_mean.device if bn.running_mean is not None else None,
-                         dtype=bn.running_mean.dtype if bn.running_mean is not None else None)
+    new = nn.BatchNorm2d(
+        len(kept),
+        eps=bn.eps,
+        momentum=bn.momentum,
+        affine=bn.affine,
+        track_running_stats=bn.track_running_stats,
+        device=bn.running_mean.device if bn.running_mean is not None else None,
+        dtype=bn.running_mean.dtype if bn.running_mean is not None else None,
+    )
     with torch.no_grad():
         if bn.affine:
             new.weight.copy_(bn.weight[kept])
@@ -161,7 +176,7 @@ def _mlp_site(model: DeepMLP, index: int, X: Tensor) -> _Site:
     h = X.flatten(1)
     for layer in model.layers[: index + 1]:
         h = F.relu(layer(h))
-    upper = list(model.layers[index + 2:])
+    upper = list(model.layers[index + 2 :])
 
     def above(z: Tensor) -> Tensor:
         for layer in upper:
@@ -181,7 +196,7 @@ def _cnn_site(model: ResidualCNN, index: int, X: Tensor) -> _Site:
         h = block(h)
     block = model.blocks[index]
     shortcut = block.shortcut(h)
-    upper = list(model.blocks[index + 1:])
+    upper = list(model.blocks[index + 1 :])
 
     def above(z: Tensor) -> Tensor:
         batch = z.shape[:2]
@@ -217,8 +232,15 @@ def _unit_contributions(mixer: nn.Linear | nn.Conv2d, h: Tensor, units: Tensor) 
         return h[:, units].T[:, :, None] * mixer.weight[:, units].T[:, None, :]
     weight = mixer.weight[:, units].transpose(0, 1)  # (B, out, kh, kw): one group per candidate
     count = len(units)
-    out = F.conv2d(h[:, units], weight.reshape(count * mixer.out_channels, 1, *weight.shape[2:]), None,
-                   mixer.stride, mixer.padding, mixer.dilation, groups=count)
+    out = F.conv2d(
+        h[:, units],
+        weight.reshape(count * mixer.out_channels, 1, *weight.shape[2:]),
+        None,
+        mixer.stride,
+        mixer.padding,
+        mixer.dilation,
+        groups=count,
+    )
     return out.unflatten(1, (count, mixer.out_channels)).transpose(0, 1)
 
 
@@ -243,8 +265,10 @@ def _targets(Y: Tensor, m: int, outputs: int, loss: str, dtype: torch.dtype, dev
         raise ValueError(f"Y must have one row per example of X (m={m}); got shape {tuple(Y.shape)}")
     if not Y.is_floating_point():
         if Y.dim() != 1 or int(Y.min()) < 0 or int(Y.max()) >= outputs:
-            raise ValueError(f"integer Y must be labels of shape (m,) in [0, {outputs - 1}]; "
-                             f"got shape {tuple(Y.shape)}, range [{int(Y.min())}, {int(Y.max())}]")
+            raise ValueError(
+                f"integer Y must be labels of shape (m,) in [0, {outputs - 1}]; "
+                f"got shape {tuple(Y.shape)}, range [{int(Y.min())}, {int(Y.max())}]"
+            )
         return F.one_hot(Y.long(), outputs).to(dtype=dtype, device=device)
     T = Y.reshape(m, 1) if Y.dim() == 1 and outputs == 1 else Y
     if tuple(T.shape) != (m, outputs):
@@ -302,7 +326,7 @@ def _select_layer(
         scale = width / step
         best_loss, best_unit = float("inf"), -1
         for start in range(0, len(pool), candidate_batch):
-            units = pool[start:start + candidate_batch]
+            units = pool[start : start + candidate_batch]
             z = scale * (mixed + _unit_contributions(mixer, h, units)) + bias
             # a NaN score must not hide the finite ones (argmin would return the NaN)
             scores = torch.nan_to_num(_batched_loss(site.above(z), targets, loss), nan=float("inf"))

@@ -46,9 +46,18 @@ class GFSBenchConfig:
     seed: int = 0
 
     @classmethod
-    def quick(cls, seed: int = 0) -> "GFSBenchConfig":
-        return cls(widths=(40,), samples=(120,), outputs=3, input_dim=8, naive_steps=2, fast_steps=20,
-                   residual_steps=5, end_to_end=(300, 60, 30), seed=seed)
+    def quick(cls, seed: int = 0) -> GFSBenchConfig:
+        return cls(
+            widths=(40,),
+            samples=(120,),
+            outputs=3,
+            input_dim=8,
+            naive_steps=2,
+            fast_steps=20,
+            residual_steps=5,
+            end_to_end=(300, 60, 30),
+            seed=seed,
+        )
 
 
 def device_description() -> str:
@@ -75,7 +84,7 @@ def _synthetic_net(m: int, n: int, outputs: int, input_dim: int, seed: int) -> t
     for start in range(0, m, rows):
         X = torch.randn(min(rows, m - start), input_dim, generator=gen)
         X /= X.norm(dim=1, keepdim=True)
-        torch.clamp_min(X @ W1.T, 0.0, out=H[start:start + rows])
+        torch.clamp_min(X @ W1.T, 0.0, out=H[start : start + rows])
     return H, W2, Y
 
 
@@ -90,7 +99,9 @@ def _per_step_row(m: int, n: int, config: GFSBenchConfig) -> dict:
     gram_step = gram.timings["select"] / config.fast_steps
     residual_step = residual.timings["select"] / config.residual_steps
     return {
-        "m": m, "N": n, "C": config.outputs,
+        "m": m,
+        "N": n,
+        "C": config.outputs,
         "naive_s_per_step": naive_step,
         "gram_s_per_step": gram_step,
         "gram_build_s": gram.timings["build"],
@@ -99,8 +110,10 @@ def _per_step_row(m: int, n: int, config: GFSBenchConfig) -> dict:
         "speedup_gram": naive_step / gram_step,
         "speedup_residual": naive_step / residual_step,
         "steps_compared": shared,
-        "identical_choices": (gram.indices[:config.naive_steps].tolist() == reference
-                              and residual.indices[:shared].tolist() == reference[:shared]),
+        "identical_choices": (
+            gram.indices[: config.naive_steps].tolist() == reference
+            and residual.indices[:shared].tolist() == reference[:shared]
+        ),
     }
 
 
@@ -120,12 +133,17 @@ def _end_to_end(config: GFSBenchConfig, isolated: bool = False) -> dict:
     check_steps = min(k, config.residual_steps)
     check = greedy_forward_selection(H, W2, Y, check_steps, form="residual")
     return {
-        "m": m, "N": n, "C": config.outputs, "k": k, "form": result.form,
-        "wall_s": wall, "timings_s": result.timings,
+        "m": m,
+        "N": n,
+        "C": config.outputs,
+        "k": k,
+        "form": result.form,
+        "wall_s": wall,
+        "timings_s": result.timings,
         "activations_bytes": H.numel() * H.element_size(),
         "peak_rss_delta_bytes": max(peak - before, 0),
         "memory_method": "resource.getrusage ru_maxrss after the call minus /proc/self/statm RSS before it, "
-                         + ("in a fresh process" if isolated else "in-process (earlier allocations can mask the peak)"),
+        + ("in a fresh process" if isolated else "in-process (earlier allocations can mask the peak)"),
         "final_sum_loss": float(result.losses[-1]),
         "distinct_neurons": int((result.counts > 0).sum()),
         "residual_check_steps": check_steps,
@@ -133,7 +151,7 @@ def _end_to_end(config: GFSBenchConfig, isolated: bool = False) -> dict:
     }
 
 
-def _end_to_end_worker(config: GFSBenchConfig, queue: "multiprocessing.Queue") -> None:
+def _end_to_end_worker(config: GFSBenchConfig, queue: multiprocessing.Queue) -> None:
     queue.put(_end_to_end(config, isolated=True))
 
 
@@ -155,8 +173,13 @@ def run_gfs_benchmark(quick: bool = False, seed: int = 0) -> dict:
     rows = [_per_step_row(m, n, config) for n in config.widths for m in config.samples]
     end_to_end = _end_to_end(config) if quick else _end_to_end_isolated(config)
     # Other work on the machine inflates every time here; the 1-minute load average says how much there was.
-    return {"device": device_description(), "config": asdict(config), "per_step": rows,
-            "end_to_end": end_to_end, "load_average_1min": [load_before, os.getloadavg()[0]]}
+    return {
+        "device": device_description(),
+        "config": asdict(config),
+        "per_step": rows,
+        "end_to_end": end_to_end,
+        "load_average_1min": [load_before, os.getloadavg()[0]],
+    }
 
 
 def gfs_markdown_table(result: dict) -> str:

@@ -44,11 +44,24 @@ def run_lambda0_benchmark(quick: bool) -> dict:
             spectrum = lambda0(X_all[:m], method=method)
             seconds = time.perf_counter() - start
             by_method[method] = spectrum
-            rows.append({"m": m, "method": method, "seconds": round(seconds, 3),
-                         "lambda_min": spectrum.lambda_min, "lambda_max": spectrum.lambda_max,
-                         "degenerate": spectrum.degenerate, "converged": spectrum.converged})
+            rows.append(
+                {
+                    "m": m,
+                    "method": method,
+                    "seconds": round(seconds, 3),
+                    "lambda_min": spectrum.lambda_min,
+                    "lambda_max": spectrum.lambda_max,
+                    "degenerate": spectrum.degenerate,
+                    "converged": spectrum.converged,
+                }
+            )
         if len(by_method) == 2:
             dense, iterative = by_method["dense"], by_method["shift-invert"]
             rows[-1]["agreement"] = abs(dense.lambda_min - iterative.lambda_min) / dense.lambda_min
-    return {"source": source, "dense_max_m_auto": DENSE_MAX_M, "threads": torch.get_num_threads(),
-            "machine": platform.processor() or platform.machine(), "rows": rows}
+    return {
+        "source": source,
+        "dense_max_m_auto": DENSE_MAX_M,
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "rows": rows,
+    }

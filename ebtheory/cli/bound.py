@@ -28,12 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--C", type=int, default=1, help="outputs per example (default 1)")
     parser.add_argument("--kappa", type=float, default=1.0, help="init scale, w_r(0) ~ N(0, kappa^2 I) (default 1)")
     parser.add_argument(
-        "--eps", type=_eps_argument, default=0.5,
+        "--eps",
+        type=_eps_argument,
+        default=0.5,
         help="Lemma A's Young parameter in (0, 1), or 'best' to minimise the bound at --t (default 0.5)",
     )
     parser.add_argument("--y-norm2", type=float, default=None, help="||Y||_F^2 (default m: one-hot or unit labels)")
     parser.add_argument(
-        "--loss", choices=("sum", "mean"), default="sum",
+        "--loss",
+        choices=("sum", "mean"),
+        default="sum",
         help="sum loss 1/2||u-Y||^2, or per-example (sum/m; then --V is per-example too)",
     )
     parser.add_argument("--t", type=float, default=None, help="also print the pruned-loss bound after t iterations")
@@ -43,8 +47,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     inputs = symbolic.BoundInputs(
-        m=args.m, k=args.k, eta=args.eta, lambda0=args.lambda0, delta=args.delta, V=args.V,
-        C=args.C, kappa=args.kappa, eps=args.eps, y_norm2=args.y_norm2, loss=args.loss,
+        m=args.m,
+        k=args.k,
+        eta=args.eta,
+        lambda0=args.lambda0,
+        delta=args.delta,
+        V=args.V,
+        C=args.C,
+        kappa=args.kappa,
+        eps=args.eps,
+        y_norm2=args.y_norm2,
+        loss=args.loss,
     )
     values = symbolic.evaluate_bound(inputs, t=args.t).to_dict()
     if args.t is None:

@@ -1,4 +1,4 @@
-"""`ebtheory figures RUN_DIR --out DIR [--only a,b,...]`: render the paper figures from a recorded run.
+"""The figure registry: letter -> module, and `render_all`, which renders them from a recorded run.
 
 Each figure is one module figures.fig_<letter>_* with render(run, out_dir) -> list[Path]; a figure
 whose rows the run lacks (CNN, Early-Bird) is skipped with its reason, never a crash.
@@ -6,21 +6,20 @@ whose rows the run lacks (CNN, Early-Bird) is skipped with its reason, never a c
 
 from __future__ import annotations
 
-import argparse
 import importlib
 from pathlib import Path
 
-from figures.common import FigureSkipped
+from ebtheory.figures.common import FigureSkipped
 
 FIGURES: dict[str, str] = {
-    "a": "figures.fig_a_pruned_vs_pretraining",
-    "b": "figures.fig_b_threshold_vs_m",
-    "c": "figures.fig_c_loss_vs_k",
-    "d": "figures.fig_d_constants_vs_m",
-    "e": "figures.fig_e_baselines",
-    "f": "figures.fig_f_cnn",
-    "g": "figures.fig_g_earlybird_distance",
-    "h": "figures.fig_h_detection_vs_m",
+    "a": "ebtheory.figures.fig_a_pruned_vs_pretraining",
+    "b": "ebtheory.figures.fig_b_threshold_vs_m",
+    "c": "ebtheory.figures.fig_c_loss_vs_k",
+    "d": "ebtheory.figures.fig_d_constants_vs_m",
+    "e": "ebtheory.figures.fig_e_baselines",
+    "f": "ebtheory.figures.fig_f_cnn",
+    "g": "ebtheory.figures.fig_g_earlybird_distance",
+    "h": "ebtheory.figures.fig_h_detection_vs_m",
 }
 
 
@@ -40,7 +39,7 @@ def render_all(run_dir: str | Path, out_dir: str | Path, only: list[str] | None 
 
     Returns {letter: written paths} for rendered figures and {letter: reason} for skipped ones.
     """
-    from verify.rows import load_run
+    from ebtheory.verify.rows import load_run
 
     names = list(FIGURES) if only is None else only
     unknown = [name for name in names if name not in FIGURES]
@@ -55,19 +54,3 @@ def render_all(run_dir: str | Path, out_dir: str | Path, only: list[str] | None 
         except FigureSkipped as skipped:
             results[name] = str(skipped)
     return results
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", help="directory of a recorded run (spec.json, points/, units/)")
-    parser.add_argument("--out", default="figures_out", help="directory for the PNG and PDF files")
-    parser.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(FIGURES)}")
-
-
-def run(args: argparse.Namespace) -> int:
-    results = render_all(args.run_dir, args.out, parse_only(args.only))
-    for name, result in results.items():
-        if isinstance(result, str):
-            print(f"({name}) skipped: {result}")
-        else:
-            print(f"({name}) " + " ".join(str(path) for path in result))
-    return 0

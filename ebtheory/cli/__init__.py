@@ -9,15 +9,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+
+from ebtheory import __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "bound": ("ebtheory.cmd_bound", "pre-training threshold t* and pruned-loss bound from constants"),
-    "estimate": ("ebtheory.cmd_estimate", "estimate the bound's constants from data and a trained net"),
-    "run": ("verify.cmd_run", "run a verification sweep (pre-train, prune, fine-tune) from a preset"),
-    "report": ("verify.cmd_report", "print the verdict table of a recorded run"),
-    "figures": ("figures.cmd_figures", "render the paper figures from a recorded run"),
-    "bench": ("verify.bench.cmd_bench", "benchmark greedy forward selection and lambda0"),
+    "bound": ("ebtheory.cli.bound", "pre-training threshold t* and pruned-loss bound from constants"),
+    "estimate": ("ebtheory.cli.estimate", "estimate the bound's constants from data and a trained net"),
+    "run": ("ebtheory.cli.run", "run a verification sweep (pre-train, prune, fine-tune) from a preset"),
+    "report": ("ebtheory.cli.report", "print the verdict table of a recorded run"),
+    "figures": ("ebtheory.cli.figures", "render the paper figures from a recorded run"),
+    "bench": ("ebtheory.cli.bench", "benchmark greedy forward selection and lambda0"),
+    "proofs": ("ebtheory.cli.proofs", "run every sympy check of the proofs (proofs/*.md)"),
 }
 
 
@@ -32,6 +35,7 @@ class _ArgumentParser(argparse.ArgumentParser):
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Build the parser; only `command`'s module is imported (all of them when None)."""
     parser = _ArgumentParser(prog="ebtheory", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"ebtheory {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
     sub.required = True
     for name, (module_name, help_text) in COMMANDS.items():

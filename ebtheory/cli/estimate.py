@@ -36,9 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--m", type=int, default=500, help="training examples, a nested seeded subset (default 500)")
     parser.add_argument("--width", type=int, default=512, help="hidden width N (default 512)")
     parser.add_argument("--steps", type=int, default=300, help="GD iterations T (default 300)")
-    parser.add_argument("--eta", type=_eta_argument, default=None,
-                        help="GD step size on the sum loss, or 'auto' = 1/lambda_max(full empirical NTK Gram at t=0), "
-                             "half the stability limit 2/lambda_max (default auto)")
+    parser.add_argument(
+        "--eta",
+        type=_eta_argument,
+        default=None,
+        help="GD step size on the sum loss, or 'auto' = 1/lambda_max(full empirical NTK Gram at t=0), "
+        "half the stability limit 2/lambda_max (default auto)",
+    )
     parser.add_argument("--k", type=int, default=256, help="GFS steps = pruned width, repeats counted (default 256)")
     parser.add_argument("--delta", type=float, default=0.1, help="failure probability in (0, 1) (default 0.1)")
     parser.add_argument("--kappa", type=float, default=1.0, help="init scale w_r(0) ~ N(0, kappa^2 I) (default 1)")
@@ -65,14 +69,18 @@ def _table(result: dict) -> str:
         ("m, C, N, k", f"{result['m']}, {result['C']}, {result['width']}, {result['k']}"),
         ("lambda0 = lambda_min(H_inf)", f"{result['lambda0']:.6g}  ({result['spectrum']['method']})"),
         ("lambda_max(H_inf)", f"{result['lambda_max']:.6g}"),
-        ("empirical NTK lambda_max / lambda_min t=0 / t=T",
-         f"{result['ntk_lambda_max']:.6g} / {result['ntk_lambda_min_init']:.6g} / {result['ntk_lambda_min_final']:.6g}"),
+        (
+            "empirical NTK lambda_max / lambda_min t=0 / t=T",
+            f"{result['ntk_lambda_max']:.6g} / {result['ntk_lambda_min_init']:.6g} / {result['ntk_lambda_min_final']:.6g}",
+        ),
         ("eta" + (" (auto)" if result["eta_auto"] else ""), f"{result['eta']:.6g}"),
         ("L(0) measured / Markov bound", f"{result['L0']:.6g} / {result['L0_bound']:.6g}"),
         ("L(T), empty-selection loss 1/2||Y||^2", f"{result['L_final']:.6g}, {result['empty_loss']:.6g}"),
         ("V_bar = max_t V_t", f"{result['V']:.6g}"),
-        ("rate fitted [CI] / theory 1-eta*lambda0/2",
-         f"{result['rate']:.6g} [{result['rate_ci'][0]:.6g}, {result['rate_ci'][1]:.6g}] / {result['rate_theory']:.6g}"),
+        (
+            "rate fitted [CI] / theory 1-eta*lambda0/2",
+            f"{result['rate']:.6g} [{result['rate_ci'][0]:.6g}, {result['rate_ci'][1]:.6g}] / {result['rate_theory']:.6g}",
+        ),
         ("drift max ||w_r(t)-w_r(0)|| / lazy radius", f"{result['drift']:.6g} / {result['lazy_radius']:.6g}"),
         ("t* exact / upper (measured L0)", f"{result['t_star']:.6g} / {result['t_star_upper']:.6g}"),
         ("t* exact / upper (Markov L0 bound)", f"{result['t_star_markov']:.6g} / {result['t_star_upper_markov']:.6g}"),
@@ -88,8 +96,17 @@ def _table(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = EstimateConfig(width=args.width, steps=args.steps, eta=args.eta, k=args.k, delta=args.delta,
-                            kappa=args.kappa, eps=args.eps, seed=args.seed, device=args.device)
+    config = EstimateConfig(
+        width=args.width,
+        steps=args.steps,
+        eta=args.eta,
+        k=args.k,
+        delta=args.delta,
+        kappa=args.kappa,
+        eps=args.eps,
+        seed=args.seed,
+        device=args.device,
+    )
     X, Y = _load(args)
     result = estimate_constants(X, Y, config).to_dict()
     if args.json:

@@ -16,21 +16,27 @@ WHICH = ("gfs", "lambda0", "all")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--which", default="all", choices=WHICH,
-                        help="gfs: naive vs Gram vs residual GFS and an MNIST-scale run; lambda0: the lambda0 "
-                             "estimators; all: both (default)")
+    parser.add_argument(
+        "--which",
+        default="all",
+        choices=WHICH,
+        help="gfs: naive vs Gram vs residual GFS and an MNIST-scale run; lambda0: the lambda0 "
+        "estimators; all: both (default)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for tests and smoke runs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs (default 0)")
 
 
 def _lambda0_benchmark(quick: bool) -> dict:
     try:
-        module = importlib.import_module("verify.bench.lambda0_bench")
+        module = importlib.import_module("ebtheory.verify.bench.lambda0_bench")
     except ModuleNotFoundError as error:
-        if error.name not in ("verify.bench.lambda0_bench", "verify.bench"):
+        if error.name not in ("ebtheory.verify.bench.lambda0_bench", "ebtheory.verify.bench"):
             raise
-        raise ValueError("--which lambda0 needs verify/bench/lambda0_bench.py (run_lambda0_benchmark), "
-                         "which is not installed yet; use --which gfs") from error
+        raise ValueError(
+            "--which lambda0 needs verify/bench/lambda0_bench.py (run_lambda0_benchmark), "
+            "which is not installed yet; use --which gfs"
+        ) from error
     return module.run_lambda0_benchmark(quick)
 
 
@@ -38,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     which = require_choice("--which", args.which, WHICH)
     results: dict[str, object] = {}
     if which in ("gfs", "all"):
-        from verify.bench.gfs_bench import run_gfs_benchmark
+        from ebtheory.verify.bench.gfs_bench import run_gfs_benchmark
 
         results["gfs"] = run_gfs_benchmark(quick=args.quick, seed=args.seed)
     if which in ("lambda0", "all"):
