@@ -545,7 +545,9 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunRecord:
     if (run_dir / RUN_FILE).is_file():
         summary = read_record(run_dir / RUN_FILE, RunSummary)
         if summary.run_hash != spec.hash:
-            raise RowError(f"{run_dir / RUN_FILE}: field run_hash is {summary.run_hash!r}; the spec hashes to {spec.hash!r}")
+            raise RowError(
+                f"{run_dir / RUN_FILE}: field run_hash is {summary.run_hash!r}; the spec hashes to {spec.hash!r}"
+            )
     points.sort(key=lambda p: (p.m, p.seed, p.t))
     units.sort(key=lambda u: (u.m, u.seed))
     return RunRecord(run_dir=run_dir, spec=spec, units=tuple(units), points=tuple(points), summary=summary)

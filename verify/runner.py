@@ -1,7 +1,7 @@
 """The sweep runner: one unit of work per (m, seed), run in parallel local processes, resumable.
 
 A unit function is a picklable top-level callable `unit_fn(spec, m, seed, run_dir, device)` that
-writes only its own rows (ebtheory.verify.rows.write_point for each finished point, verify.rows.write_unit
+writes only its own rows (ebtheory.verify.records.write_point for each finished point, records.write_unit
 last) and skips the points already on disk. The runner
 
 - writes RUN_DIR/spec.json (or checks that an existing one has the same hash),
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ebtheory.verify import rows
+from ebtheory.verify import records
 from ebtheory.verify.spec import ExperimentSpec, run_dir_name
 
 UnitFunction = Callable[[ExperimentSpec, int, int, str, str], None]
@@ -42,13 +42,13 @@ class SweepResult:
 def prepare_run_dir(spec: ExperimentSpec, out: str | os.PathLike) -> Path:
     """Create OUT/<name>-<hash>/ with spec.json; an existing spec.json must carry the same hash."""
     run_dir = Path(out) / run_dir_name(spec)
-    spec_path = run_dir / rows.SPEC_FILE
+    spec_path = run_dir / records.SPEC_FILE
     if spec_path.is_file():
-        recorded = rows.read_json(spec_path).get("hash")
+        recorded = records.read_json(spec_path).get("hash")
         if recorded != spec.hash:
             raise ValueError(f"{spec_path} records hash={recorded!r} but the spec hashes to {spec.hash!r}")
     else:
-        rows.write_json_atomic(spec_path, spec.to_dict())
+        records.write_spec(run_dir, spec)
     for leftover in list(run_dir.glob("*/.*.tmp")):
         leftover.unlink(missing_ok=True)
     return run_dir
@@ -60,13 +60,12 @@ def pending_units(spec: ExperimentSpec, run_dir: str | os.PathLike) -> list[tupl
         (m, seed)
         for m in sorted(spec.ms, reverse=True)
         for seed in spec.seeds
-        if not rows.unit_finished(run_dir, m, seed)
+        if not records.unit_finished(run_dir, m, seed)
     ]
 
 
 def _count_points(run_dir: Path) -> int:
-    directory = run_dir / rows.POINTS_DIR
-    return sum(1 for _ in directory.glob("*.json")) if directory.is_dir() else 0
+    return records.count_points(run_dir)
 
 
 def _exit_when_orphaned(parent: int, poll_s: float = 0.5) -> None:

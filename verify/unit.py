@@ -1,4 +1,4 @@
-"""One unit of work: the (m, seed) cell of a sweep, written as rows (ebtheory.verify.rows documents them).
+"""One unit of work: the (m, seed) cell of a sweep, written as rows (ebtheory.verify.records documents them).
 
 Pipeline (issue 5, item 2), for the two-layer nets:
 1. Data: the first m examples of a seeded nested ordering (nested across m for one seed), inputs on
@@ -26,7 +26,7 @@ residual blocks' bn1 layers (the inner channels, the only ones that can be remov
 an L1 penalty on all BN scales during pre-training -- and fed to an EarlyBirdDetector (window, eps,
 compare of the spec). At the first checkpoint t_EB where it fires, three tickets of equal size and
 equal total iteration budget t_EB + F (F = spec.finetune_steps) are built and scored on the labels
-(ebtheory.verify.rows documents the fields; the CNN variants are in cnn_tickets):
+(ebtheory.verify.records documents the fields; the CNN variants are in cnn_tickets):
 - earlybird: the n kept neurons of the mask at t_EB as an averaged subnetwork (pruned_two_layer),
   fine-tuned F steps;
 - gfs: GFS without replacement to n steps from the same checkpoint t_EB (exactly n distinct neurons,
@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ebtheory.verify import rows
+from ebtheory.verify import records
 from ebtheory.verify.spec import ExperimentSpec, earlybird_times, step_size
 
 if TYPE_CHECKING:
@@ -474,7 +474,7 @@ def finish_earlybird(
 def two_layer_point(
     spec: ExperimentSpec, model: nn.Module, data: UnitData, seed: int, t: int, device: torch.device
 ) -> dict:
-    """Every number of point (m, seed, t) for a two-layer net (see verify.rows for the fields)."""
+    """Every number of point (m, seed, t) for a two-layer net (see ebtheory.verify.records for the fields)."""
     from ebtheory.prune.baselines import magnitude_selection, random_selection
     from ebtheory.prune.gfs import atom_spread, greedy_forward_selection, pruned_two_layer
 
@@ -574,7 +574,7 @@ def cnn_point(spec: ExperimentSpec, model: nn.Module, data: UnitData, seed: int,
 
 
 def unit_constants(spec: ExperimentSpec, data: UnitData, spreads: dict[int, float], L0: float) -> tuple[dict, dict]:
-    """(constants, predicted t*) of a two-layer unit; see verify.rows for the fields.
+    """(constants, predicted t*) of a two-layer unit; see ebtheory.verify.records for the fields.
 
     V_bar is the largest atom spread measured on the checkpoint grid (THEORY.md 4: a bound on V along
     training). The "fixed_eta" prediction uses the eta this unit ran with (ebtheory.verify.spec.step_size: the
@@ -640,14 +640,14 @@ def run_unit(spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str 
     """Unit (m, seed): pre-train once, write a row for every unfinished checkpoint, then the summary."""
     from ebtheory.train import select_device, train_with_checkpoints
 
-    if rows.unit_finished(run_dir, m, seed):
+    if records.unit_finished(run_dir, m, seed):
         return
     started = time.perf_counter()
     torch.manual_seed(seed)
     target_device = select_device(device)
     data = load_unit_data(spec, m, seed)
     model = build_model(spec, data, seed)
-    done = rows.finished_points(run_dir, m, seed)
+    done = records.finished_points(run_dir, m, seed)
     spreads: dict[int, float] = {}
     point_fn = cnn_point if spec.model == "cnn" else two_layer_point
     trace = start_earlybird(spec)
@@ -663,13 +663,16 @@ def run_unit(spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str 
         if t in done and spec.model == "cnn":
             return
         if t in done:
-            spreads[t] = rows.read_json(Path(run_dir) / rows.POINTS_DIR / rows.point_filename(m, seed, t))["V"]
+            spreads[t] = records.read_point(run_dir, m, seed, t).V
             return
         dense = network_numbers(spec, current, data, target_device)
         values = point_fn(spec, current, data, seed, t, target_device)
         if values["V"] is not None:
             spreads[t] = values["V"]
-        rows.write_point(run_dir, {"m": m, "seed": seed, "t": t, "k": spec.k, "dense": dense, **values})
+        records.write_point(
+            run_dir,
+            {"run_hash": spec.hash, "m": m, "seed": seed, "t": t, "k": spec.k, "dense": dense, **values},
+        )
 
     result = train_with_checkpoints(
         model,
@@ -689,9 +692,10 @@ def run_unit(spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str 
         L0 = _sum_loss_of_curve(spec, curve[0], m)
         constants, predicted = unit_constants(spec, data, spreads, L0)
     earlybird = {} if trace is None else finish_earlybird(spec, trace, data, seed, target_device)
-    rows.write_unit(
+    records.write_unit(
         run_dir,
         {
+            "run_hash": spec.hash,
             "m": m,
             "seed": seed,
             "checkpoints": list(spec.checkpoints),
