@@ -14,6 +14,7 @@ Eigensolvers (`method`):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -263,4 +264,4 @@ def lambda0(
     start = time.perf_counter()
     gram = h_inf(X, normalize=normalize, chunk_size=chunk_size)
     result = gram_spectrum(gram, method=method, tol=tol, seed=seed, device=device)
-    return Spectrum(**{**result.to_dict(), "seconds": time.perf_counter() - start})
+    return dataclasses.replace(result, seconds=time.perf_counter() - start)

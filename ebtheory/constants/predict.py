@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -19,6 +20,9 @@ from ebtheory import symbolic
 from ebtheory.constants import diagnostics
 from ebtheory.constants.gram import Spectrum, gram_spectrum, lambda0
 from ebtheory.constants.ntk import two_layer_ntk_gram, two_layer_ntk_lambda_max
+from ebtheory.models import TwoLayerNTK
+from ebtheory.prune.gfs import atom_spread
+from ebtheory.train import TrainConfig, train_with_checkpoints
 from ebtheory.validation import require_open_interval, require_positive, require_positive_int
 
 AUTO_ETA_FRACTION = 0.5
@@ -106,10 +110,6 @@ def _checkpoint_grid(steps: int, count: int) -> list[int]:
 
 def estimate_constants(X: torch.Tensor, Y: torch.Tensor, config: EstimateConfig) -> ConstantsEstimate:
     """Run the pipeline on unit-norm inputs X (m x d) and targets Y (m x C); see the module doc."""
-    from ebtheory.models import TwoLayerNTK
-    from ebtheory.prune.gfs import atom_spread
-    from ebtheory.train import TrainConfig, train_with_checkpoints
-
     X = torch.as_tensor(X, dtype=torch.float32)
     Y = torch.as_tensor(Y, dtype=torch.float32)
     if Y.ndim == 1:
@@ -137,7 +137,8 @@ def estimate_constants(X: torch.Tensor, Y: torch.Tensor, config: EstimateConfig)
     spreads: dict[int, float] = {}
     drifts: dict[int, float] = {}
 
-    def record(t: int, net: torch.nn.Module) -> None:
+    def record(t: int, module: torch.nn.Module) -> None:
+        net = cast(TwoLayerNTK, module)  # the callback gets the model built above
         with torch.no_grad():
             spreads[t] = atom_spread(net.hidden(X.to(W_init.device)).cpu(), W2)
             drifts[t] = diagnostics.weight_drift(W_init, net.input_weights.detach().cpu())
@@ -191,8 +192,8 @@ def _assemble(
     theory = symbolic.evaluate_bound(inputs)
     t_star, t_star_upper = symbolic.threshold_from_constants(theory.c1, L0, theory.tol, eta, lam0)
     rate_theory = symbolic.dense_rate_factor(eta, lam0)
-    fit = diagnostics.fit_contraction_rate(losses)
-    pointwise, worst = diagnostics.dense_rate_pointwise(losses, rate_theory)
+    fit = diagnostics.fit_contraction_rate(losses.tolist())
+    pointwise, worst = diagnostics.dense_rate_pointwise(losses.tolist(), rate_theory)
     residual = math.sqrt(2.0 * L0)
     radius = diagnostics.lazy_radius(m, config.width, residual, lam0)
     drift = max(drifts.values())
