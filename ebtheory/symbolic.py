@@ -244,14 +244,15 @@ def threshold_monotonicity() -> list[MonotonicityClaim]:
     numerator = sp.log(log_argument)
     denominator = sp.log(1 / dense_rate_factor_expr())
     claims = []
-    for symbol, direction, part, sign in (
+    cases: tuple[tuple[sp.Symbol, Literal["increasing", "decreasing"], sp.Expr, int], ...] = (
         (m, "increasing", numerator, 1),
         (k, "increasing", numerator, 1),
         (delta, "decreasing", numerator, 1),
         (V, "decreasing", numerator, 1),
         (eta, "decreasing", denominator, -1),
         (lambda0, "decreasing", denominator, -1),
-    ):
+    )
+    for symbol, direction, part, sign in cases:
         derivative = sp.simplify(sp.diff(part, symbol).subs(substitution))
         signed = sp.simplify(sign * derivative)
         proven = bool(signed.is_positive) if direction == "increasing" else bool(signed.is_negative)
@@ -293,30 +294,59 @@ def best_eps(dense_loss_value: float, spread: float, steps: int) -> float:
 _PRECISION_DIGITS = 50
 
 
+_NAMED_EXPRESSIONS: dict[str, Callable[[], sp.Expr]] = {
+    "initial_loss_bound": initial_loss_bound_expr,
+    "c1": c1_expr,
+    "tol": tol_expr,
+    "lemma_a": lemma_a_expr,
+    "threshold_exact": threshold_exact_expr,
+    "threshold_upper": threshold_upper_expr,
+    "pruned_loss_bound": pruned_loss_bound_expr,
+    "dense_rate_factor": dense_rate_factor_expr,
+    "threshold_exact_generic": threshold_exact_generic_expr,
+    "threshold_upper_generic": threshold_upper_generic_expr,
+}
+
+
+def _named_expression(name: str) -> sp.Expr:
+    """The expression `_evaluate` knows by `name` (a key of _NAMED_EXPRESSIONS)."""
+    if name not in _NAMED_EXPRESSIONS:
+        raise ValueError(f"unknown expression name {name!r}; known names: {sorted(_NAMED_EXPRESSIONS)}")
+    return _NAMED_EXPRESSIONS[name]()
+
+
 @functools.cache
 def _numeric(name: str) -> Callable[..., mpmath.mpf]:
     """The named expression lambdified to mpmath over its free symbols, in ARGUMENT_ORDER."""
-    expression = {
-        "initial_loss_bound": initial_loss_bound_expr(),
-        "c1": c1_expr(),
-        "tol": tol_expr(),
-        "lemma_a": lemma_a_expr(),
-        "threshold_exact": threshold_exact_expr(),
-        "threshold_upper": threshold_upper_expr(),
-        "pruned_loss_bound": pruned_loss_bound_expr(),
-        "dense_rate_factor": dense_rate_factor_expr(),
-        "threshold_exact_generic": threshold_exact_generic_expr(),
-        "threshold_upper_generic": threshold_upper_generic_expr(),
-    }[name]
-    return sp.lambdify(_ARGUMENT_ORDER, expression, modules="mpmath")
+    return sp.lambdify(_ARGUMENT_ORDER, _named_expression(name), modules="mpmath")
+
+
+@functools.cache
+def _required_symbols(name: str) -> frozenset[str]:
+    """Names of the free symbols of the named expression: `_evaluate` needs a value for each."""
+    return frozenset(str(symbol) for symbol in _named_expression(name).free_symbols)
 
 
 _ARGUMENT_ORDER = (m, C, k, t, eta, lambda0, delta, kappa, eps, V, y_norm2, dense_loss, L0, c1_symbol, tolerance)
 
 
 def _evaluate(name: str, **values: float) -> float:
-    """Evaluate a named expression at 50 digits; raise ValueError rather than return NaN or inf."""
-    arguments = [values.get(str(symbol), 1) for symbol in _ARGUMENT_ORDER]
+    """Evaluate a named expression at 50 digits; raise ValueError rather than return NaN or inf.
+
+    `values` maps symbol names (str(symbol), e.g. "lambda_0", "epsilon") to numbers. A name that is no
+    symbol of _ARGUMENT_ORDER, or a free symbol of the expression left without a value, is a ValueError
+    naming it and the known symbols: a typo must not evaluate silently with a default."""
+    known = [str(symbol) for symbol in _ARGUMENT_ORDER]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"{name}: unknown symbol name(s) {unknown}; known symbols: {known}")
+    missing = sorted(_required_symbols(name) - set(values))
+    if missing:
+        raise ValueError(
+            f"{name}: no value for symbol(s) {missing}, which the expression needs; given: {sorted(values)}"
+        )
+    # Symbols outside the expression are never read by the lambdified function; 0 only fills their slot.
+    arguments = [values.get(str(symbol), 0) for symbol in _ARGUMENT_ORDER]
     with mpmath.workdps(_PRECISION_DIGITS):
         result = _numeric(name)(*[mpmath.mpf(a) for a in arguments])
         if isinstance(result, mpmath.mpc):

@@ -82,7 +82,7 @@ def test_lambdified_values_equal_sympy_evalf(b: S.BoundInputs, t: float) -> None
 
 @given(bound_inputs())
 def test_threshold_is_exactly_where_the_bound_reaches_twice_the_greedy_term(b: S.BoundInputs) -> None:
-    """For t >= t*, L(S_k; t) <= tol + greedy term (= 2 tol); at ceil(t*) - 1 it is not (THEORY.md 4)."""
+    """For t >= t*, L(S_k; t) <= tol + greedy term (= 2 tol); at ceil(t*) - 1 it is not (docs/theory.md, section 4)."""
     values = S.evaluate_bound(b)
     greedy_term = values.tol
     t_star = values.t_star
@@ -281,3 +281,29 @@ def test_curve_decreases_to_twice_the_greedy_term() -> None:
     curve = S.pruned_loss_bound_curve(b, np.linspace(0, 3 * values.t_star, 30))
     assert np.all(np.diff(curve) < 0)
     assert curve[-1] > values.tol and curve[-1] < 2 * values.tol
+
+
+def test_evaluate_refuses_an_unknown_symbol_name() -> None:
+    """A typo ("lambda0" for "lambda_0") must raise, naming the typo and the known symbols; it used to be
+    filled with 1 and evaluate silently."""
+    with pytest.raises(ValueError) as caught:
+        S._evaluate("dense_rate_factor", eta=0.5, lambda0=0.01)
+    message = str(caught.value)
+    assert "'lambda0'" in message
+    assert "lambda_0" in message and "epsilon" in message  # the known names are listed
+
+
+def test_evaluate_refuses_a_missing_symbol() -> None:
+    with pytest.raises(ValueError, match=r"no value for symbol\(s\) \['lambda_0'\]"):
+        S._evaluate("dense_rate_factor", eta=0.5)
+
+
+def test_evaluate_refuses_an_unknown_expression_name() -> None:
+    with pytest.raises(ValueError, match=r"unknown expression name 'lemma_b'.*'lemma_a'"):
+        S._evaluate("lemma_b", L=1.0)
+
+
+def test_evaluate_ignores_known_symbols_the_expression_does_not_use() -> None:
+    """evaluate_bound passes every constant to every expression; symbols outside one are not read."""
+    value = S._evaluate("dense_rate_factor", eta=0.5, lambda_0=0.01, m=7, epsilon=0.3)
+    assert value == pytest.approx(1 - 0.5 * 0.01 / 2, rel=1e-15)
