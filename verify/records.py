@@ -376,9 +376,17 @@ def write_run_summary(run_dir: str | os.PathLike[str], summary: RunSummary) -> P
     return write_json_atomic(Path(run_dir) / RUN_FILE, to_json_dict(record))
 
 
-def write_spec(run_dir: str | os.PathLike[str], spec: ExperimentSpec) -> Path:
-    """Write RUN_DIR/spec.json (every field, the name and the hash) atomically."""
-    return write_json_atomic(Path(run_dir) / SPEC_FILE, spec.to_dict())
+def write_spec(
+    run_dir: str | os.PathLike[str], spec: ExperimentSpec, data_identity: Mapping[str, Any] | None = None
+) -> Path:
+    """Write RUN_DIR/spec.json (every field, the name and the hash) atomically.
+
+    data_identity: the data the run reads (ebtheory.verify.rundir.data_identity), kept under the key
+    'data_identity' so that a resume on other data is refused; readers of the spec ignore it."""
+    blob = spec.to_dict()
+    if data_identity is not None:
+        blob["data_identity"] = dict(data_identity)
+    return write_json_atomic(Path(run_dir) / SPEC_FILE, blob)
 
 
 # ------------------------------------------------------------------------------------------- reading

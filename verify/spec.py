@@ -30,6 +30,20 @@ EARLYBIRD_COMPARES = ("newest_vs_all", "consecutive")  # ebtheory.prune.earlybir
 CNN_EARLYBIRD_RATIO = 0.5  # the auto ratio p of the CNN's BN channel masks (You et al. use 0.3-0.7)
 MIN_MS = 4
 MIN_SEEDS = 3
+MAX_NAME_LENGTH = 100
+_PLAIN_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def is_plain_name(name: object) -> bool:
+    """True for a run name that stays one directory inside --out: letters, digits, '.', '_', '-',
+    not starting with '.' or '-' (so neither '..' nor a hidden or option-like name), at most
+    MAX_NAME_LENGTH characters; no path separator, so never absolute."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= MAX_NAME_LENGTH
+        and set(name) <= _PLAIN_NAME_CHARS
+        and name[0] not in ".-"
+    )
 
 
 def _f(default: Any, help: str, hashed: bool = True) -> Any:
@@ -127,6 +141,13 @@ def _ascending(values: tuple[int, ...]) -> bool:
 
 def validate(spec: ExperimentSpec) -> None:
     """Check every field; raise ValueError naming the field, its value and the allowed range."""
+    _require(
+        is_plain_name(spec.name),
+        "name",
+        spec.name,
+        f"a plain name of 1-{MAX_NAME_LENGTH} letters, digits, '.', '_', '-' not starting with '.' or '-' "
+        "(it names the run directory inside --out)",
+    )
     _require(spec.dataset in DATASETS, "dataset", spec.dataset, f"one of {DATASETS}")
     _require(spec.model in MODELS, "model", spec.model, f"one of {MODELS}")
     _require(spec.optimizer in OPTIMIZERS, "optimizer", spec.optimizer, f"one of {OPTIMIZERS}")

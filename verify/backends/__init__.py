@@ -72,7 +72,10 @@ class Submission(Protocol):
 class Backend(Protocol):
     """Where units run: ``name`` (for the run summary) and ``submit``."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Short name of the backend ('local', 'submitit'), recorded in the run summary."""
+        ...
 
     def submit(
         self, unit_fn: UnitFunction, spec: ExperimentSpec, run_dir: str, tasks: Sequence[UnitTask]

@@ -70,9 +70,7 @@ class InProcessSubmission:
 class PoolSubmission:
     """jobs > 1: a ProcessPoolExecutor on the spawn context, one future per unit."""
 
-    def __init__(
-        self, unit_fn: UnitFunction, spec: ExperimentSpec, run_dir: str, tasks: Sequence[UnitTask], jobs: int
-    ):
+    def __init__(self, unit_fn: UnitFunction, spec: ExperimentSpec, run_dir: str, tasks: Sequence[UnitTask], jobs: int):
         threads = max(1, (os.cpu_count() or 1) // jobs)
         self._pool = cf.ProcessPoolExecutor(
             max_workers=min(jobs, max(1, len(tasks))),
