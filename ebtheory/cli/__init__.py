@@ -55,9 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(module.run(args))
     except (ValueError, OSError) as error:
         # Bad input (ValueError) or a missing / unreadable file (OSError): one line, exit 2.
-        message = " ".join(str(error).split())
+        message = " ".join(str(error).split()) or type(error).__name__
         sys.stderr.write(f"ebtheory {args.command}: error: {message}\n")
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C outside a sweep (a sweep reports its own line): one line, the shell's 128 + SIGINT.
+        sys.stderr.write(f"ebtheory {args.command}: interrupted\n")
+        return 130
 
 
 if __name__ == "__main__":
