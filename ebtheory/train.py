@@ -5,23 +5,33 @@ descent on the SUM loss, W <- W - eta * grad L(W) with L = 1/2 ||u - Y||_F^2. Th
 `TrainConfig(optimizer="gd", loss="sum_squares")`. One run yields the model at every iteration t
 of a checkpoint grid, so a sweep over the pre-training length t never retrains.
 
-Units: an *iteration* is one parameter update. For "gd" that is one full-batch step; for "sgd" it
-is one minibatch step (not an epoch). `losses[t]` is the full-data training loss after t
-iterations, t = 0 (the initialisation) .. T.
+Units: an *iteration* is one parameter update. For "gd" that is one full-batch step; for "sgd" and
+"adam" with a batch size it is one minibatch step (not an epoch). `losses[t]` is the full-data
+training loss after t iterations, t = 0 (the initialisation) .. T.
+
+The practitioner regime (issue 12; Wolfe et al. 2024, Sec. 5; You et al., ICLR 2020) counts training
+in *epochs*: mini-batch SGD or Adam at a fixed step on the per-example (mean) loss. An epoch is
+S = ceil(m / B) iterations (the last minibatch of each epoch is short when B does not divide m), and
+`epochs_to_steps` turns an epoch count e (fractions allowed) into the first iteration t at which at
+least e * m examples have been processed (see its docstring); `epoch_grid` builds the checkpoint
+grid "fractions of an epoch early, whole epochs later"; `fine_tune_epochs` fine-tunes in epochs.
+Training runs in the model's dtype (float32 for every model of ebtheory.models): the inputs are
+cast to it, and every full-data evaluation runs in chunks (`loss_value`, `evaluate`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-OPTIMIZERS = ("gd", "sgd")
+OPTIMIZERS = ("gd", "sgd", "adam")
 LOSSES = ("sum_squares", "mean_squares", "cross_entropy")
 
 CheckpointCallback = Callable[[int, nn.Module], None]
@@ -36,16 +46,24 @@ class TrainingDivergedError(ValueError):
 class TrainConfig:
     """Hyperparameters of one training run (frozen, so a config can name a run)."""
 
-    optimizer: str = field(default="gd", metadata={"help": "gd (full batch) or sgd (minibatches)"})
+    optimizer: str = field(
+        default="gd", metadata={"help": "gd (full batch), sgd (minibatches) or adam (minibatches or full batch)"}
+    )
     lr: float = field(default=1e-3, metadata={"help": "step size eta"})
     loss: str = field(
         default="sum_squares",
         metadata={"help": "sum_squares 1/2||u-Y||^2, mean_squares (that / m), cross_entropy (mean)"},
     )
-    batch_size: int | None = field(default=None, metadata={"help": "minibatch size for sgd; None (full batch) for gd"})
-    momentum: float = field(default=0.0, metadata={"help": "heavy-ball momentum in [0, 1)"})
+    batch_size: int | None = field(
+        default=None, metadata={"help": "minibatch size: required for sgd, None for gd, either for adam (None = full)"}
+    )
+    momentum: float = field(default=0.0, metadata={"help": "heavy-ball momentum in [0, 1) (gd, sgd; 0 for adam)"})
     weight_decay: float = field(default=0.0, metadata={"help": "L2 coefficient added to the gradient"})
     seed: int = field(default=0, metadata={"help": "seed of the minibatch order"})
+    betas: tuple[float, float] = field(
+        default=(0.9, 0.999), metadata={"help": "Adam's moment decay rates (beta1, beta2), each in [0, 1)"}
+    )
+    adam_eps: float = field(default=1e-8, metadata={"help": "Adam's denominator term eps > 0"})
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -62,8 +80,22 @@ class TrainConfig:
             raise ValueError(
                 f"batch_size must be an integer >= 1 for optimizer='sgd'; got batch_size={self.batch_size}"
             )
+        if self.optimizer == "adam" and self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(
+                f"batch_size must be None (full batch) or an integer >= 1 for optimizer='adam'; "
+                f"got batch_size={self.batch_size}"
+            )
         if not (0.0 <= self.momentum < 1.0):
             raise ValueError(f"momentum must lie in [0, 1); got momentum={self.momentum}")
+        if self.optimizer == "adam" and self.momentum != 0.0:
+            raise ValueError(
+                f"momentum must be 0 for optimizer='adam' (its first-moment rate is betas[0]); "
+                f"got momentum={self.momentum}"
+            )
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1); got betas={self.betas}")
+        if not (math.isfinite(self.adam_eps) and self.adam_eps > 0):
+            raise ValueError(f"adam_eps must be a finite number > 0; got adam_eps={self.adam_eps}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight_decay must be finite and >= 0; got weight_decay={self.weight_decay}")
 
@@ -189,12 +221,126 @@ def _diverged(t: int, value: float, config: TrainConfig) -> TrainingDivergedErro
     )
 
 
-def _minibatches(m: int, batch_size: int, seed: int) -> Iterable[torch.Tensor]:
+def _minibatches(m: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
     """Endless minibatch indices: a fresh seeded permutation per epoch, the last batch may be short."""
     generator = torch.Generator().manual_seed(seed)
     while True:
         order = torch.randperm(m, generator=generator)
         yield from order.split(batch_size)
+
+
+def _as_model_input(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    """Floating-point X in the dtype of the model's first floating parameter (no copy when equal)."""
+    reference = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if reference is None or not X.is_floating_point():
+        return X
+    return X.to(reference.dtype)
+
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(
+            model.parameters(),
+            lr=config.lr,
+            betas=config.betas,
+            eps=config.adam_eps,
+            weight_decay=config.weight_decay,
+        )
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def steps_per_epoch(m: int, batch_size: int | None) -> int:
+    """S = ceil(m / B) iterations make one epoch (one pass over the m examples; the last minibatch of
+    an epoch is short when B does not divide m, as in `_minibatches`); B = None (full batch) gives S = 1."""
+    m = _positive_int("m", m)
+    if batch_size is None:
+        return 1
+    return -(-m // _positive_int("batch_size", batch_size))
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {name}={value!r}")
+    return int(value)
+
+
+def _as_fraction(name: str, value: object) -> Fraction:
+    """An epoch count as an exact rational: ints and Fractions as they are, floats as the nearest
+    fraction with denominator <= 10**6 (so 0.1 is 1/10 and 1/3 is 1/3, not their binary neighbours)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating, Fraction)):
+        raise ValueError(f"{name} must be a number of epochs >= 0; got {name}={value!r}")
+    if isinstance(value, (float, np.floating)) and not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be a finite number of epochs >= 0; got {name}={value!r}")
+    if isinstance(value, Fraction):
+        exact = value
+    elif isinstance(value, (float, np.floating)):
+        exact = Fraction(float(value)).limit_denominator(10**6)
+    else:
+        exact = Fraction(int(value))
+    if exact < 0:
+        raise ValueError(f"{name} must be a number of epochs >= 0; got {name}={value!r}")
+    return exact
+
+
+def examples_seen(t: int, m: int, batch_size: int | None) -> int:
+    """Examples processed by t iterations: floor(t / S) * m + min((t mod S) * B, m), S = ceil(m / B)."""
+    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+        raise ValueError(f"t must be an integer >= 0; got t={t!r}")
+    per_epoch = steps_per_epoch(m, batch_size)
+    whole, rest = divmod(int(t), per_epoch)
+    return whole * m + min(rest * (m if batch_size is None else batch_size), m)
+
+
+def epochs_to_steps(epochs: float | Fraction, m: int, batch_size: int | None) -> int:
+    """The iteration t(e) that ends e epochs: the FIRST t with examples_seen(t) >= e * m.
+
+    Closed form, with S = ceil(m / B) and e = E + f (E whole, 0 <= f < 1):
+        t(e) = E * S + ceil(f * m / B)            (B = None: full batch, S = 1, ceil(f))
+    so whole epochs are exact multiples of S, and a fraction f of an epoch is the first minibatch step
+    whose examples cover f * m (e.g. m = 1000, B = 64: S = 16, t(0.1) = ceil(100/64) = 2, t(2) = 32).
+    `steps_to_epochs(t(e)) >= e`, with equality when f * m / B is an integer. Units: iterations.
+    """
+    exact = _as_fraction("epochs", epochs)
+    m = _positive_int("m", m)
+    per_epoch = steps_per_epoch(m, batch_size)
+    whole = math.floor(exact)
+    part = exact - whole
+    size = m if batch_size is None else batch_size
+    return int(whole * per_epoch + math.ceil(part * m / size))
+
+
+def steps_to_epochs(t: int, m: int, batch_size: int | None) -> float:
+    """Epochs completed after t iterations: examples_seen(t) / m (a fraction of an epoch mid-epoch)."""
+    return examples_seen(t, m, batch_size) / _positive_int("m", m)
+
+
+def epoch_grid(
+    total_epochs: int, early_fractions: Sequence[float] = (0.125, 0.25, 0.5), every: int = 1
+) -> tuple[Fraction, ...]:
+    """Checkpoints in epochs: 0, the early fractions of the first epoch, then every `every`-th whole
+    epoch up to `total_epochs` (always included). Exact rationals; map them with `epoch_checkpoints`."""
+    total = _positive_int("total_epochs", total_epochs)
+    every = _positive_int("every", every)
+    fractions = [_as_fraction(f"early_fractions[{i}]", f) for i, f in enumerate(early_fractions)]
+    if any(not 0 < f < 1 for f in fractions) or fractions != sorted(set(fractions)):
+        raise ValueError(
+            f"early_fractions must be increasing, unique and in (0, 1); got early_fractions={list(early_fractions)}"
+        )
+    whole = sorted({*range(every, total + 1, every), total})
+    return (Fraction(0), *fractions, *(Fraction(e) for e in whole))
+
+
+def epoch_checkpoints(epochs: Sequence[float | Fraction], m: int, batch_size: int | None) -> list[int]:
+    """The iteration grid [t(e) for e in epochs] (`epochs_to_steps`); ValueError when two epoch counts
+    land on the same iteration (an epoch of S = ceil(m / B) steps cannot resolve them)."""
+    points = [epochs_to_steps(e, m, batch_size) for e in epochs]
+    for (a, ta), (b, tb) in zip(zip(epochs, points), zip(epochs[1:], points[1:])):
+        if tb <= ta:
+            raise ValueError(
+                f"epochs must map to increasing iterations; got epochs {a} and {b} -> iterations {ta} and {tb} "
+                f"(one epoch is {steps_per_epoch(m, batch_size)} iterations at m={m}, batch_size={batch_size})"
+            )
+    return points
 
 
 def train_with_checkpoints(
@@ -222,7 +368,10 @@ def train_with_checkpoints(
     the state_dict is kept. `loss_every=s` records the
     full-data loss only every s iterations, at checkpoints and at T (the others stay NaN, marked in
     `recorded`): for sgd a full-data evaluation per minibatch step is expensive.
-    The model (and the data) are moved to `device` (None -> select_device("auto")) and stay there.
+    The model (and the data) are moved to `device` (None -> select_device("auto")) and stay there;
+    floating-point X is cast to the model's dtype (float32 training for float32 models).
+    adam: torch.optim.Adam (Kingma and Ba, 2015) with `betas`, `adam_eps`, L2 `weight_decay`, on the
+    same minibatches (or the full batch when batch_size is None).
     Raises TrainingDivergedError (a ValueError) when a loss is not finite.
     """
     grid = _check_checkpoints(checkpoints)
@@ -231,18 +380,16 @@ def train_with_checkpoints(
         raise ValueError(f"loss_every must be >= 1; got loss_every={loss_every}")
     target = select_device(device) if isinstance(device, str) or device is None else torch.device(device)
     model.to(target)
-    X, Y = X.to(target), Y.to(target)
+    X, Y = _as_model_input(model, X).to(target), Y.to(target)
     total = grid[-1]
     wanted = set(grid)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+    optimizer = _optimizer(model, config)
     losses = np.full(total + 1, np.nan)
     recorded = np.zeros(total + 1, dtype=bool)
     states: dict[int, dict[str, torch.Tensor]] = {}
     # For gd on a mode-independent model the step's own forward is exactly the eval loss at t.
     reuse_forward = config.optimizer == "gd" and not _mode_dependent(model)
-    batches = None if config.optimizer == "gd" else _minibatches(X.shape[0], config.batch_size, config.seed)
+    batches = None if config.batch_size is None else _minibatches(X.shape[0], config.batch_size, config.seed)
     steps: Iterable[int] = range(total + 1)
     if progress:
         from tqdm.auto import tqdm
@@ -304,3 +451,57 @@ def fine_tune(
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0; got steps={steps!r}")
     return train_with_checkpoints(model, X, Y, config, [int(steps)], device=device, keep_states=True, progress=progress)
+
+
+def fine_tune_epochs(
+    model: nn.Module,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    epochs: float | Fraction,
+    config: TrainConfig,
+    device: torch.device | str | None = None,
+    *,
+    progress: bool = False,
+) -> TrainResult:
+    """`fine_tune` for t(epochs) = epochs_to_steps(epochs, m, config.batch_size) iterations (units: epochs
+    over the m rows of X; e.g. 0.1 epoch at m = 1000, B = 64 is 2 iterations). In train mode, so it also
+    refreshes BatchNorm running statistics (with their momentum, not a re-estimate)."""
+    steps = epochs_to_steps(epochs, X.shape[0], config.batch_size)
+    return fine_tune(model, X, Y, steps, config, device, progress=progress)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """loss: full-data loss in `loss`'s units (sum_squares: sum; mean_squares, cross_entropy: per example);
+    accuracy: fraction of rows whose output argmax equals the label (float Y: argmax of its row)."""
+
+    loss: float
+    accuracy: float
+
+
+def evaluate(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, loss: str, *, chunk_size: int = 8192) -> Evaluation:
+    """Loss and accuracy of `model` in eval mode over all rows of X, in chunks of `chunk_size` rows
+    (one forward pass per chunk, loss accumulated in float64), without gradients; the mode is restored."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}; got loss={loss!r}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1; got chunk_size={chunk_size}")
+    _check_data(X, Y, loss)
+    reference = next(model.parameters(), None)
+    if reference is not None:
+        X, Y = _as_model_input(model, X).to(reference.device), Y.to(reference.device)
+    was_training = model.training
+    model.eval()
+    total, correct, m = 0.0, 0, X.shape[0]
+    try:
+        with torch.no_grad():
+            for start in range(0, m, chunk_size):
+                xb, yb = X[start : start + chunk_size], Y[start : start + chunk_size]
+                outputs = model(xb)
+                batch = objective(outputs, yb, "sum_squares" if loss != "cross_entropy" else loss)
+                total += float(batch) * (xb.shape[0] if loss == "cross_entropy" else 1.0)
+                labels = yb if not yb.dtype.is_floating_point else yb.reshape(outputs.shape).argmax(dim=1)
+                correct += int((outputs.argmax(dim=1) == labels).sum())
+    finally:
+        model.train(was_training)
+    return Evaluation(loss=total if loss == "sum_squares" else total / m, accuracy=correct / m)

@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 from ebtheory.train import (
     TrainConfig,
     TrainingDivergedError,
+    epoch_checkpoints,
+    epoch_grid,
+    epochs_to_steps,
+    evaluate,
+    examples_seen,
     fine_tune,
+    fine_tune_epochs,
     loss_value,
     objective,
     select_device,
+    steps_per_epoch,
+    steps_to_epochs,
     train_with_checkpoints,
 )
+from ebtheory.train import _minibatches as minibatches
 
 
 class TwoLayer(nn.Module):
@@ -110,28 +120,36 @@ def test_sgd_seed_changes_minibatch_order():
     assert not np.array_equal(curves[0], curves[1])
 
 
+def batch_norm_mlp(seed: int) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 2))
+
+
+@settings(max_examples=min(30, settings().max_examples))  # each example trains up to five nets
 @given(
     grid=st.lists(st.integers(0, 9), min_size=1, max_size=4, unique=True).map(sorted),
-    optimizer=st.sampled_from(["gd", "sgd"]),
+    optimizer=st.sampled_from(["gd", "sgd", "adam", "adam_full"]),
+    batch_norm=st.booleans(),
     seed=st.integers(0, 1000),
 )
-def test_checkpoint_state_equals_a_separate_run_of_t_steps(grid, optimizer, seed):
+def test_checkpoint_state_equals_a_separate_run_of_t_steps(grid, optimizer, batch_norm, seed):
     X, Y = regression_data(seed=seed)
     config = TrainConfig(
-        optimizer=optimizer,
+        optimizer="adam" if optimizer == "adam_full" else optimizer,
         lr=0.02,
-        batch_size=5 if optimizer == "sgd" else None,
-        momentum=0.5,
+        batch_size=5 if optimizer in ("sgd", "adam") else None,
+        momentum=0.0 if optimizer.startswith("adam") else 0.5,
         weight_decay=1e-3,
         seed=seed,
     )
+    build = batch_norm_mlp if batch_norm else mlp
     seen: list[int] = []
     sweep = train_with_checkpoints(
-        mlp(seed), X, Y, config, grid, device="cpu", on_checkpoint=lambda t, model: seen.append(t)
+        build(seed), X, Y, config, grid, device="cpu", on_checkpoint=lambda t, model: seen.append(t)
     )
     assert seen == grid and sorted(sweep.states) == grid
     for t in grid:
-        alone = train_with_checkpoints(mlp(seed), X, Y, config, [t], device="cpu")
+        alone = train_with_checkpoints(build(seed), X, Y, config, [t], device="cpu")
         for name, value in sweep.states[t].items():
             assert torch.equal(value, alone.states[t][name]), (t, name)
         assert sweep.losses[t] == alone.losses[t]
@@ -231,7 +249,11 @@ def test_progress_bar_runs(capsys):
 @pytest.mark.parametrize(
     "kwargs, word",
     [
-        (dict(optimizer="adam"), "optimizer"),
+        (dict(optimizer="lbfgs"), "optimizer"),
+        (dict(optimizer="adam", momentum=0.9), "momentum"),
+        (dict(optimizer="adam", batch_size=0), "batch_size"),
+        (dict(optimizer="adam", betas=(0.9, 1.0)), "betas"),
+        (dict(optimizer="adam", adam_eps=0.0), "adam_eps"),
         (dict(loss="l1"), "loss"),
         (dict(lr=0.0), "lr"),
         (dict(lr=float("nan")), "lr"),
@@ -287,3 +309,140 @@ def test_cuda_matches_cpu():
     cpu = train_with_checkpoints(mlp(0), X, Y, config, [5], device="cpu")
     gpu = train_with_checkpoints(mlp(0), X, Y, config, [5], device="cuda")
     np.testing.assert_allclose(cpu.losses, gpu.losses, rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- the practitioner regime
+
+
+def test_first_adam_step_is_the_adam_update():
+    """Kingma and Ba (2015), Alg. 1, t = 1: m = (1-b1) g, v = (1-b2) g^2, bias-corrected to g and g^2,
+    so W <- W - lr * g / (|g| + eps) on the mean loss of the full batch."""
+    X, Y = regression_data()
+    model = mlp(4)
+    reference = mlp(4)
+    lr, eps = 0.01, 1e-8
+    objective(reference(X), Y, "mean_squares").backward()
+    train_with_checkpoints(
+        model, X, Y, TrainConfig(optimizer="adam", lr=lr, loss="mean_squares", adam_eps=eps), [1], device="cpu"
+    )
+    for trained, start in zip(model.parameters(), reference.parameters()):
+        g = start.grad
+        expected = start.detach() - lr * g / (g.abs() + eps)
+        torch.testing.assert_close(trained.detach(), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_adam_minibatches_reduce_the_mean_loss():
+    X, Y = regression_data(m=40)
+    config = TrainConfig(optimizer="adam", lr=0.01, loss="mean_squares", batch_size=8)
+    result = train_with_checkpoints(mlp(0), X, Y, config, epoch_checkpoints([0, 1, 10], 40, 8), device="cpu")
+    assert list(result.states) == [0, 5, 50]
+    assert result.losses[50] < 0.9 * result.losses[0]
+
+
+def _first_step_reaching(epochs: Fraction, m: int, batch_size: int | None) -> int:
+    """Slow twin: walk the minibatch stream of `_minibatches` until e * m examples have gone by."""
+    stream = minibatches(m, m if batch_size is None else batch_size, seed=0)
+    t, seen = 0, 0
+    while seen < epochs * m:
+        seen += len(next(stream))
+        t += 1
+    return t
+
+
+@given(
+    m=st.integers(1, 200),
+    batch=st.one_of(st.none(), st.integers(1, 64)),
+    whole=st.integers(0, 3),
+    numerator=st.integers(0, 15),
+)
+def test_epochs_to_steps_is_the_first_step_that_covers_e_epochs(m, batch, whole, numerator):
+    epochs = whole + Fraction(numerator, 16)
+    t = epochs_to_steps(epochs, m, batch)
+    assert t == _first_step_reaching(epochs, m, batch)
+    assert examples_seen(t, m, batch) >= epochs * m
+    assert t == 0 or examples_seen(t - 1, m, batch) < epochs * m
+    assert steps_to_epochs(t, m, batch) >= epochs
+    if numerator == 0:
+        assert t == whole * steps_per_epoch(m, batch)  # whole epochs are exact multiples of S
+
+
+def test_epoch_conversion_examples_and_float_fractions():
+    assert steps_per_epoch(1000, 64) == 16 and steps_per_epoch(1000, None) == 1
+    assert epochs_to_steps(0.1, 1000, 64) == 2  # ceil(100 / 64)
+    assert epochs_to_steps(2, 1000, 64) == 32
+    assert epochs_to_steps(0.1, 60000, 100) == 60  # 0.1 is read as 1/10, not its binary neighbour
+    assert epochs_to_steps(1 / 3, 60000, 100) == 200
+    assert steps_to_epochs(60, 60000, 100) == pytest.approx(0.1)
+    assert steps_to_epochs(17, 1000, 64) == pytest.approx(1.064)
+    grid = epoch_grid(3, every=1)
+    assert grid == (0, Fraction(1, 8), Fraction(1, 4), Fraction(1, 2), 1, 2, 3)
+    assert epoch_grid(5, (0.5,), every=2) == (0, Fraction(1, 2), 2, 4, 5)
+    assert epoch_checkpoints(grid, 1000, 64) == [0, 2, 4, 8, 16, 32, 48]
+
+
+@pytest.mark.parametrize(
+    "call, word",
+    [
+        (lambda: epochs_to_steps(-0.5, 10, 2), "epochs"),
+        (lambda: epochs_to_steps(float("nan"), 10, 2), "epochs"),
+        (lambda: epochs_to_steps("1", 10, 2), "epochs"),
+        (lambda: epochs_to_steps(1, 0, 2), "m"),
+        (lambda: epochs_to_steps(1, 10, 0), "batch_size"),
+        (lambda: epoch_grid(0), "total_epochs"),
+        (lambda: epoch_grid(2, (0.5, 0.25)), "early_fractions"),
+        (lambda: epoch_grid(2, (1.0,)), "early_fractions"),
+        (lambda: epoch_checkpoints([0, 0.125, 0.25], 10, 10), "epochs 0.125 and 0.25"),
+        (lambda: examples_seen(-1, 10, 2), "t"),
+    ],
+)
+def test_bad_epoch_arguments_raise(call, word):
+    with pytest.raises(ValueError, match=word):
+        call()
+
+
+def test_fine_tune_epochs_runs_t_of_e_iterations():
+    X, Y = regression_data(m=12)
+    config = TrainConfig(optimizer="sgd", lr=0.01, batch_size=5, seed=2)
+    by_epochs = mlp(1)
+    by_steps = mlp(1)
+    result = fine_tune_epochs(by_epochs, X, Y, 1.5, config, device="cpu")
+    assert list(result.states) == [epochs_to_steps(1.5, 12, 5)] == [5]  # S = 3; half of 12 -> ceil(6/5) = 2
+    fine_tune(by_steps, X, Y, 5, config, device="cpu")
+    for a, b in zip(by_epochs.state_dict().values(), by_steps.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("loss", ["sum_squares", "mean_squares", "cross_entropy"])
+def test_evaluate_is_the_full_batch_loss_and_accuracy_in_any_chunking(loss):
+    X, Y = regression_data(m=23)
+    model = batch_norm_mlp(0)
+    model(X)  # one train-mode pass, so the running statistics are not the identity
+    labels = torch.arange(23) % 2
+    targets = labels if loss == "cross_entropy" else Y
+    model.eval()
+    with torch.no_grad():
+        outputs = model(X)
+    model.train()
+    whole = evaluate(model, X, targets, loss, chunk_size=100)
+    assert model.training
+    expected_accuracy = float(
+        (outputs.argmax(1) == (labels if loss == "cross_entropy" else Y.argmax(1))).double().mean()
+    )
+    assert whole.accuracy == expected_accuracy
+    assert whole.loss == pytest.approx(loss_value(model, X, targets, loss), rel=1e-6)
+    for chunk in (1, 4, 7):
+        chunked = evaluate(model, X, targets, loss, chunk_size=chunk)
+        assert chunked.accuracy == whole.accuracy
+        assert chunked.loss == pytest.approx(whole.loss, rel=1e-6)
+    with pytest.raises(ValueError, match="chunk_size"):
+        evaluate(model, X, targets, loss, chunk_size=0)
+
+
+def test_float64_inputs_train_a_float32_model_in_float32():
+    X, Y = regression_data()
+    config = TrainConfig(optimizer="sgd", lr=0.02, batch_size=4, seed=1)
+    single = train_with_checkpoints(mlp(0), X, Y, config, [4], device="cpu")
+    double_input = train_with_checkpoints(mlp(0), X.double(), Y.double(), config, [4], device="cpu")
+    assert all(v.dtype == torch.float32 for k, v in double_input.states[4].items())
+    for name, value in single.states[4].items():
+        assert torch.equal(value, double_input.states[4][name])
