@@ -20,8 +20,8 @@ def squared_norm(vector: sp.Matrix) -> sp.Expr:
     return sum(entry**2 for entry in vector)
 
 
-def expectation_identity_sides(n_atoms: int, dim: int, variance_factor: sp.Expr = 1) -> tuple[sp.Expr, sp.Expr]:
-    """(E_r ||(1-gamma) a + gamma (g_r - Y)||^2, ||(1-gamma) a + gamma b||^2 + variance_factor gamma^2 V)."""
+def expectation_parts(n_atoms: int, dim: int) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """(E_r ||(1-gamma) a + gamma (g_r - Y)||^2, ||(1-gamma) a + gamma b||^2, V) for symbolic atoms, Y and a."""
     atoms = [sp.Matrix(sp.symbols(f"g{r}_0:{dim}", real=True)) for r in range(n_atoms)]
     target = sp.Matrix(sp.symbols(f"Y_0:{dim}", real=True))
     a = sp.Matrix(sp.symbols(f"a_0:{dim}", real=True))
@@ -29,7 +29,22 @@ def expectation_identity_sides(n_atoms: int, dim: int, variance_factor: sp.Expr 
     b = dense - target
     spread = sum(squared_norm(g - dense) for g in atoms) / n_atoms  # V
     expectation = sum(squared_norm((1 - gamma) * a + gamma * (g - target)) for g in atoms) / n_atoms
-    return expectation, squared_norm((1 - gamma) * a + gamma * b) + variance_factor * gamma**2 * spread
+    return expectation, squared_norm((1 - gamma) * a + gamma * b), spread
+
+
+def expectation_identity_sides(n_atoms: int, dim: int, variance_factor: sp.Expr = 1) -> tuple[sp.Expr, sp.Expr]:
+    """(E_r ||(1-gamma) a + gamma (g_r - Y)||^2, ||(1-gamma) a + gamma b||^2 + variance_factor gamma^2 V)."""
+    expectation, bias, spread = expectation_parts(n_atoms, dim)
+    return expectation, bias + variance_factor * gamma**2 * spread
+
+
+def variance_coefficient(n_atoms: int = 3, dim: int = 2) -> sp.Expr:
+    """(E_r ||.||^2 - ||(1-gamma) a + gamma b||^2) / V, derived from the atoms (gamma^2 when the identity holds).
+
+    proofs/check_lemma_a.py builds Lemma A's recursion from this derived coefficient, not from a typed one:
+    if it depended on the atoms, the recursion would carry their symbols and the induction check would fail."""
+    expectation, bias, spread = expectation_parts(n_atoms, dim)
+    return sp.factor(sp.cancel((expectation - bias) / spread))
 
 
 def steps() -> list[Step]:

@@ -1,5 +1,9 @@
 """Sympy checks for proofs/threshold.md: the pre-training threshold t* and its upper form.
 
+The Lemma A bound the theorem starts from is `check_lemma_a.proven_bound()`, the induction hypothesis that
+check_lemma_a proves (with the constant A solved for from the recursion), not symbolic.lemma_a_expr():
+the code's split c1(k) L + greedy term, tol and the pruned-loss bound are each compared with it.
+
 x = eta lambda0 / 2 is the contraction gap, in (0, 1) when eta lambda0 in (0, 2); it is rewritten as
 x = s/(1+s) with s > 0 for the positivity certificates. R = c1 L0 / tol is the log argument.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ebtheory import symbolic
+from ebtheory.proofs.check_lemma_a import proven_bound
 from ebtheory.proofs.checks import Step
 
 x, s = sp.symbols("x s", positive=True)
@@ -27,13 +32,9 @@ def log_gap_excess() -> sp.Expr:
 
 
 def steps() -> list[Step]:
-    c1, greedy, tol, lemma = (
-        symbolic.c1_expr(),
-        symbolic.greedy_term_expr(),
-        symbolic.tol_expr(),
-        symbolic.lemma_a_expr(),
-    )
+    c1, greedy, tol = symbolic.c1_expr(), symbolic.greedy_term_expr(), symbolic.tol_expr()
     loss, L0, t = symbolic.dense_loss, symbolic.L0, symbolic.t
+    lemma_proved = proven_bound()
     exact, upper = symbolic.threshold_exact_expr(), symbolic.threshold_upper_expr()
     rate = symbolic.dense_rate_factor_expr()
     log_argument = symbolic.threshold_log_argument_expr()
@@ -44,19 +45,27 @@ def steps() -> list[Step]:
     return [
         Step(
             "threshold.lemma_a_split",
-            "Lemma A = c1(k) L(u) + greedy term V/(2(1-eps)k)",
+            "c1(k) L(u) + greedy term (the split the threshold uses) is Lemma A as proved in check_lemma_a",
             "==",
-            lemma,
             c1 * loss + greedy,
-            planted=(lemma, c1 * loss + 2 * greedy),
+            lemma_proved,
+            planted=(c1 * loss + 2 * greedy, lemma_proved),
         ),
         Step(
             "threshold.tol_is_greedy_term",
-            "tol = V_bar/(2(1-eps)k), the greedy term at V = V_bar",
+            "tol = the proved Lemma A bound at L(u) = 0 with V = V_bar, i.e. V_bar/(2(1-eps)k)",
             "==",
             tol,
-            symbolic.V / (2 * (1 - symbolic.eps) * symbolic.k),
-            planted=(tol, symbolic.V / symbolic.k),
+            lemma_proved.subs(loss, 0),
+            planted=(symbolic.V / symbolic.k, lemma_proved.subs(loss, 0)),
+        ),
+        Step(
+            "threshold.pruned_bound",
+            "pruned_loss_bound_expr() is the proved Lemma A at L(u) = (1 - eta lambda0/2)^t L0",
+            "==",
+            symbolic.pruned_loss_bound_expr(),
+            lemma_proved.subs(loss, symbolic.dense_loss_bound_expr()),
+            planted=(symbolic.pruned_loss_bound_expr(), lemma_proved.subs(loss, L0)),
         ),
         Step(
             "threshold.exact_solves",

@@ -27,6 +27,7 @@ import sympy as sp
 Relation = Literal["==", "<=", "limit"]
 
 CHECK_MODULES: tuple[str, ...] = (
+    "ebtheory.proofs.check_h_inf",
     "ebtheory.proofs.check_one_step",
     "ebtheory.proofs.check_lemma_a",
     "ebtheory.proofs.check_initial_loss",
@@ -145,9 +146,10 @@ def plant(steps: Sequence[Step], name: str) -> list[Step]:
     by_name = {s.name: s for s in steps}
     if name not in by_name:
         raise ValueError(f"plant must name a step; got {name!r}, allowed: {sorted(by_name)}")
-    if by_name[name].planted is None:
+    planted = by_name[name].planted
+    if planted is None:
         raise ValueError(f"step {name!r} has no planted wrong version")
-    wrong_lhs, wrong_rhs = by_name[name].planted
+    wrong_lhs, wrong_rhs = planted
     return [replace(s, lhs=wrong_lhs, rhs=wrong_rhs, planted=None) if s.name == name else s for s in steps]
 
 
