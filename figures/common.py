@@ -1,11 +1,12 @@
 """Shared plumbing for the figure scripts: Agg backend, saving PNG + PDF, grouping rows, mean bands.
 
-Every figure reads recorded rows only (ebtheory.verify.rows.load_run); nothing here trains or prunes.
+Every figure reads recorded rows only (ebtheory.verify.records.load_run); nothing here trains or prunes.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from collections import defaultdict
@@ -20,6 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from ebtheory.verify.records import PointRow, RunRecord  # noqa: E402
 
 FORMATS: tuple[str, ...] = ("png", "pdf")
 
@@ -115,7 +118,7 @@ def symlog_iterations(ax, ts: list[float]) -> None:
 
 def script_main(render: Callable[[Any, Path], list[Path]], description: str, argv: Sequence[str] | None = None) -> int:
     """`python -m figures.fig_x RUN_DIR --out DIR`: load the run, render, print the paths."""
-    from ebtheory.verify.rows import load_run
+    from ebtheory.verify.records import load_run
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("run_dir", help="directory of a recorded run (rows written by verify)")
@@ -134,7 +137,7 @@ def script_main(render: Callable[[Any, Path], list[Path]], description: str, arg
     return 0
 
 
-# Subnetwork names in the rows (verify/rows.py) and how the figures label them.
+# Subnetwork names in the rows (verify/records.py) and how the figures label them.
 SUBNET_LABELS: dict[str, str] = {
     "gfs_labels": "GFS, target = labels",
     "gfs_dense": "GFS, target = dense output",
@@ -144,31 +147,31 @@ SUBNET_LABELS: dict[str, str] = {
 GFS_SUBNETS: tuple[str, ...] = ("gfs_labels", "gfs_dense")
 
 
-def subnet_field(row: Mapping[str, Any], subnet: str, name: str) -> Any:
-    """row["subnets"][subnet][name], or None when that subnetwork or field was not recorded."""
-    entry = (row.get("subnets") or {}).get(subnet)
-    return None if entry is None else entry.get(name)
+def subnet_field(row: PointRow, subnet: str, name: str) -> Any:
+    """The SubnetEntry attribute `name` of row.subnets[subnet], or None when that subnetwork was not recorded."""
+    entry = row.subnets.get(subnet)
+    return None if entry is None else getattr(entry, name)
 
 
-def flatten_subnet(rows: Iterable[Mapping[str, Any]], subnet: str) -> list[dict]:
-    """Rows reduced to {m, seed, t, <subnet fields>} for one subnetwork (rows lacking it dropped)."""
+def flatten_subnet(rows: Iterable[PointRow], subnet: str) -> list[dict]:
+    """Rows reduced to {m, seed, t, <SubnetEntry fields>} for one subnetwork (rows lacking it dropped)."""
     out = []
     for row in rows:
-        entry = (row.get("subnets") or {}).get(subnet)
+        entry = row.subnets.get(subnet)
         if entry is not None:
-            out.append({"m": row["m"], "seed": row["seed"], "t": row["t"], **entry})
+            out.append({"m": row.m, "seed": row.seed, "t": row.t, **dataclasses.asdict(entry)})
     return out
 
 
-def subnets_present(rows: Iterable[Mapping[str, Any]], names: Sequence[str]) -> list[str]:
+def subnets_present(rows: Iterable[PointRow], names: Sequence[str]) -> list[str]:
     """The names among `names` (in that order) that some row records."""
-    seen = {name for row in rows for name in (row.get("subnets") or {})}
+    seen = {name for row in rows for name in row.subnets}
     return [name for name in names if name in seen]
 
 
-def is_cnn_run(run: Any) -> bool:
+def is_cnn_run(run: RunRecord) -> bool:
     """The run's dense model is the residual CNN (spec field `model`, verify/spec.py)."""
-    return run.spec.get("model") == "cnn"
+    return run.spec.model == "cnn"
 
 
 def m_colors(ms: Sequence[int]) -> dict[int, Any]:
@@ -191,9 +194,10 @@ def predicted_thresholds(run: Any, regime: str = "fixed_eta", field: str = "t_st
     """
     out: dict[int, list[float]] = defaultdict(list)
     for unit in run.units:
-        value = ((unit.get("predicted") or {}).get(regime) or {}).get(field)
+        prediction = (unit.predicted or {}).get(regime)
+        value = None if prediction is None else getattr(prediction, field)
         if value is not None:
-            out[unit["m"]].append(float(value))
+            out[unit.m].append(float(value))
     return dict(sorted(out.items()))
 
 
@@ -221,41 +225,30 @@ def m_axis(ax, ms: Sequence[int]) -> None:
     ax.set_xlabel("dataset size m")
 
 
-EARLYBIRD_MATRIX = "earlybird_distance_matrix"
-EARLYBIRD_DETECTION = "earlybird_detection_t"
-EARLYBIRD_TS = "earlybird_checkpoints"
-
-
 def earlybird_records(run: Any) -> list[dict]:
     """Early-Bird fields per (m, seed): {m, seed, matrix, ts, detection_t}, where any were recorded.
 
-    Read from the unit summary, else from the latest point row of that unit that has them.
-    `ts` (the times of the masks, iterations) is `earlybird_checkpoints` when recorded, else the
-    unit's checkpoints when the matrix has that many rows, else the mask indices 0, 1, ...
+    Read from the unit summaries that recorded Early-Bird settings (UnitRow.earlybird). `ts` (the
+    times of the masks, iterations) is `earlybird_checkpoints` when recorded, else the unit's
+    checkpoints when the matrix has that many rows, else the mask indices 0, 1, ...
     """
-    sources: dict[tuple[int, int], Mapping[str, Any]] = {}
-    for row in run.points:  # sorted by t, so the latest row wins
-        if EARLYBIRD_MATRIX in row or EARLYBIRD_DETECTION in row:
-            sources[(row["m"], row["seed"])] = row
-    for unit in run.units:
-        if EARLYBIRD_MATRIX in unit or EARLYBIRD_DETECTION in unit:
-            sources[(unit["m"], unit["seed"])] = unit
     records = []
-    for (m, seed), source in sorted(sources.items()):
-        matrix = source.get(EARLYBIRD_MATRIX)
-        matrix = None if matrix is None else np.asarray(matrix, dtype=float)
-        ts = source.get(EARLYBIRD_TS)
+    for unit in run.units:
+        if unit.earlybird is None:
+            continue
+        matrix = (
+            None if unit.earlybird_distance_matrix is None else np.asarray(unit.earlybird_distance_matrix, dtype=float)
+        )
+        ts: Sequence[int] | None = unit.earlybird_checkpoints
         if ts is None and matrix is not None:
-            unit = run.unit(m, seed) or {}
-            checkpoints = unit.get("checkpoints")
-            ts = checkpoints if checkpoints is not None and len(checkpoints) == len(matrix) else range(len(matrix))
+            ts = unit.checkpoints if len(unit.checkpoints) == len(matrix) else range(len(matrix))
         records.append(
             {
-                "m": m,
-                "seed": seed,
+                "m": unit.m,
+                "seed": unit.seed,
                 "matrix": matrix,
                 "ts": None if ts is None else list(ts),
-                "detection_t": source.get(EARLYBIRD_DETECTION),
+                "detection_t": unit.earlybird_detection_t,
             }
         )
     return records

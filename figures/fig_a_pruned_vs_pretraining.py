@@ -42,13 +42,13 @@ METRICS: tuple[tuple[str, str], ...] = (
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (a) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    """Draw figure (a) from a RunRecord (ebtheory.verify.records.load_run) into out_dir; return the PNG and PDF paths."""
     subnets = subnets_present(run.points, GFS_SUBNETS)
     if not subnets:
         raise FigureSkipped(f"figure (a) needs GFS rows (gfs_labels / gfs_dense); run {run.run_dir} has none")
     ms = run.ms
     colors = m_colors(ms)
-    ts = sorted({p["t"] for p in run.points})
+    ts = sorted({p.t for p in run.points})
     predicted = mean_per_m(predicted_thresholds(run, "fixed_eta"))
     beyond = {m: t for m, t in predicted.items() if t > max(ts)}
     fig, axes = plt.subplots(
@@ -87,8 +87,8 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
     ]
     axes[0, -1].legend(handles=handles, fontsize=7, loc="lower right")
     fig.suptitle(
-        f"Pruned subnetwork (k = {run.spec.get('k')}) against pre-training, "
-        f"{run.spec.get('dataset')}, {run.spec.get('model')} (mean over seeds, band = +-1 sd)"
+        f"Pruned subnetwork (k = {run.spec.k}) against pre-training, "
+        f"{run.spec.dataset}, {run.spec.model} (mean over seeds, band = +-1 sd)"
     )
     if beyond:
         listed = ", ".join(f"m={m}: {t:.3g}" for m, t in beyond.items())

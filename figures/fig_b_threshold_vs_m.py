@@ -85,7 +85,7 @@ def _draw_empirical(ax, thresholds: Mapping[int, Sequence[float | None]], color)
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (b) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    """Draw figure (b) from a RunRecord (ebtheory.verify.records.load_run) into out_dir; return the PNG and PDF paths."""
     subnets = subnets_present(run.points, GFS_SUBNETS)
     if not subnets:
         raise FigureSkipped(f"figure (b) needs GFS rows (gfs_labels / gfs_dense); run {run.run_dir} has none")
@@ -95,7 +95,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
     n_cols = len(subnets) + 1
     fig = plt.figure(figsize=(4.3 * n_cols, 3.6 * len(definitions)))
     grid = fig.add_gridspec(len(definitions), n_cols)
-    loss_name = "L/m" if run.spec.get("threshold_loss", "mean") == "mean" else "L"
+    loss_name = "L/m" if run.spec.threshold_loss == "mean" else "L"
     colors = plt.get_cmap("tab10")
     for col, subnet in enumerate(subnets):
         for row_index, definition in enumerate(definitions):
@@ -131,7 +131,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
     ax.set_title("predictions (mean over seeds) against t_hat*", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=6)
-    fig.suptitle(f"Pre-training threshold against m ({run.spec.get('dataset')}, k = {run.spec.get('k')})")
+    fig.suptitle(f"Pre-training threshold against m ({run.spec.dataset}, k = {run.spec.k})")
     fig.tight_layout()
     return save_figure(fig, out_dir, NAME)
 

@@ -30,6 +30,7 @@ from ebtheory.figures.common import (
     subnets_present,
 )
 from ebtheory.symbolic import lemma_a_bound
+from ebtheory.verify.records import PointRow
 
 NAME = "fig_c_loss_vs_k"
 
@@ -39,17 +40,16 @@ def _chosen_ts(ts: list[int]) -> list[int]:
     return sorted({ts[0], ts[len(ts) // 2], ts[-1]})
 
 
-def _seed_rows(run: Any, m: int, t: int, subnet: str) -> list[dict]:
-    return [r for r in run.points_for(m=m) if r["t"] == t and subnet_field(r, subnet, "loss_curve_sum")]
+def _seed_rows(run: Any, m: int, t: int, subnet: str) -> list[PointRow]:
+    return [r for r in run.points_for(m=m) if r.t == t and subnet_field(r, subnet, "loss_curve_sum")]
 
 
-def _bound_curve(row: dict, subnet: str, steps: int, eps: float) -> np.ndarray | None:
+def _bound_curve(row: PointRow, subnet: str, steps: int, eps: float) -> np.ndarray | None:
     """Lemma A bound at j = 1..steps for one row, or None when V or the dense loss was not recorded."""
-    lemma = subnet_field(row, subnet, "lemma_a") or {}
-    dense_loss, spread = lemma.get("dense_loss_sum"), row.get("V")
-    if dense_loss is None or spread is None:
+    lemma = subnet_field(row, subnet, "lemma_a")
+    if lemma is None or row.V is None:
         return None
-    return np.array([lemma_a_bound(dense_loss, spread, j, eps) for j in range(1, steps + 1)])
+    return np.array([lemma_a_bound(lemma.dense_loss_sum, row.V, j, eps) for j in range(1, steps + 1)])
 
 
 def _band_over_seeds(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -59,7 +59,7 @@ def _band_over_seeds(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, 
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (c) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    """Draw figure (c) from a RunRecord (ebtheory.verify.records.load_run) into out_dir; return the PNG and PDF paths."""
     subnets = [
         s
         for s in subnets_present(run.points, GFS_SUBNETS)
@@ -69,9 +69,9 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
         raise FigureSkipped(
             f"figure (c) needs GFS per-step losses (subnets.gfs_*.loss_curve_sum); run {run.run_dir} has none"
         )
-    m = max(p["m"] for p in run.points if any(subnet_field(p, s, "loss_curve_sum") for s in subnets))
-    ts = _chosen_ts(sorted({p["t"] for p in run.points_for(m=m)}))
-    eps = float(run.spec.get("eps", 0.5))
+    m = max(p.m for p in run.points if any(subnet_field(p, s, "loss_curve_sum") for s in subnets))
+    ts = _chosen_ts(sorted({p.t for p in run.points_for(m=m)}))
+    eps = run.spec.eps
     colors = plt.get_cmap("plasma")
     fig, axes = plt.subplots(1, len(subnets), figsize=(5.2 * len(subnets), 4.4), squeeze=False)
     for col, subnet in enumerate(subnets):
@@ -89,9 +89,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
             bounds = [b for b in (_bound_curve(r, subnet, len(mean), eps) for r in rows) if b is not None]
             if bounds:
                 ax.plot(steps, _band_over_seeds(bounds)[0], color=color, linestyle="--")
-            nulls = [
-                subnet_field(r, subnet, "lemma_a")["null_loss_sum"] for r in rows if subnet_field(r, subnet, "lemma_a")
-            ]
+            nulls = [lemma.null_loss_sum for r in rows if (lemma := subnet_field(r, subnet, "lemma_a"))]
             if nulls:
                 ax.axhline(float(np.mean(nulls)), color=color, linestyle=":", linewidth=1.0)
         ax.set_xscale("log")

@@ -1,6 +1,6 @@
 """Figure (d): the bound's measured constants against m: lambda0, the dense contraction rate, and V.
 
-All from the unit summaries (verify/rows.py), mean over seeds with a +-1 sd band, log-log axes:
+All from the unit summaries (verify/records.py), mean over seeds with a +-1 sd band, log-log axes:
 - lambda0 = lambda_min(H_inf) of the m training inputs (THEORY.md 1).
 - Contraction per iteration. Predicted: 1 - dense_rate_factor(eta, lambda0) = eta lambda0 / 2
   (Du et al. 2019, Thm 4.1; ebtheory.symbolic). Measured: the effective rate
@@ -53,22 +53,24 @@ def predicted_contraction(eta: float | None, lambda0: float | None) -> float | N
 
 def constants_table(run: Any) -> list[dict]:
     """One flat dict per two-layer unit: m, seed, lambda0, the two contraction rates, V0, V at the last t."""
-    last_point = {(p["m"], p["seed"]): p for p in run.points}  # points are sorted by t
+    last_point = {(p.m, p.seed): p for p in run.points}  # points are sorted by t
     table = []
     for unit in run.units:
-        constants = unit.get("constants")
-        if not constants:
+        constants = unit.constants
+        if constants is None:
             continue
-        point = last_point.get((unit["m"], unit["seed"]), {})
+        point = last_point.get((unit.m, unit.seed))
+        curve = list(unit.dense_loss_curve or [])
         table.append(
             {
-                "m": unit["m"],
-                "seed": unit["seed"],
-                "lambda0": constants.get("lambda0"),
-                "rate_predicted": predicted_contraction(constants.get("eta"), constants.get("lambda0")),
-                "rate_measured": effective_contraction(unit.get("dense_loss_curve_sum") or []),
-                "V0": constants.get("V0"),
-                "V_last": point.get("V"),
+                "m": unit.m,
+                "seed": unit.seed,
+                "lambda0": constants.lambda0,
+                "rate_predicted": predicted_contraction(constants.eta, constants.lambda0),
+                # a curve with an unrecorded (non-finite) entry has no effective rate
+                "rate_measured": None if None in curve else effective_contraction(curve),
+                "V0": constants.V0,
+                "V_last": None if point is None else point.V,
             }
         )
     return table
@@ -88,7 +90,7 @@ PANELS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (d) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    """Draw figure (d) from a RunRecord (ebtheory.verify.records.load_run) into out_dir; return the PNG and PDF paths."""
     table = constants_table(run)
     if is_cnn_run(run) or not table:
         raise FigureSkipped(
@@ -108,10 +110,10 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
         ax.grid(True, alpha=0.3)
         if len(series) > 1:
             ax.legend(fontsize=7)
-    scaling = " x max(m)/m" if run.spec.get("eta_scaling") == "inverse_m" else ""
+    scaling = " x max(m)/m" if run.spec.eta_scaling == "inverse_m" else ""
     fig.suptitle(
-        f"Measured constants against m ({run.spec.get('dataset')}, eta = {run.spec.get('eta')}{scaling}, "
-        f"N = {run.spec.get('width')}; mean over seeds, band = +-1 sd)"
+        f"Measured constants against m ({run.spec.dataset}, eta = {run.spec.eta}{scaling}, "
+        f"N = {run.spec.width}; mean over seeds, band = +-1 sd)"
     )
     fig.tight_layout()
     return save_figure(fig, out_dir, NAME)

@@ -1,7 +1,7 @@
 """Figure (e): GFS against magnitude and random selection at equal k, along pre-training.
 
 One column per dataset size m; top row pruned training accuracy, bottom row pruned per-example
-training loss L/m against the labels (verify/rows.py: subnets.*.train_acc, train_loss_mean), each
+training loss L/m against the labels (verify/records.py: subnets.*.train_acc, train_loss_mean), each
 a mean over seeds with a +-1 sd band. Only the two-layer rows carry all four selections; the
 figure draws whichever of them the run recorded.
 """
@@ -34,7 +34,7 @@ STYLES = {"gfs_labels": "-", "gfs_dense": "--", "magnitude": ":", "random": "-."
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (e) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    """Draw figure (e) from a RunRecord (ebtheory.verify.records.load_run) into out_dir; return the PNG and PDF paths."""
     subnets = subnets_present(run.points, tuple(SUBNET_LABELS))
     baselines = [s for s in subnets if s in ("magnitude", "random")]
     if not baselines or len(subnets) < 2:
@@ -44,7 +44,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
         )
     ms = run.ms
     fig, axes = plt.subplots(len(METRICS), len(ms), figsize=(3.2 * len(ms), 5.6), squeeze=False, sharex=True)
-    ts = sorted({p["t"] for p in run.points})
+    ts = sorted({p.t for p in run.points})
     for col, m in enumerate(ms):
         rows = run.points_for(m=m)
         for row_index, (metric, ylabel) in enumerate(METRICS):
@@ -62,7 +62,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
             if row_index == 0:
                 ax.set_title(f"m = {m}")
             ax.grid(True, alpha=0.3)
-    k = run.spec.get("k")
+    k = run.spec.k
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"GFS against baselines at equal k = {k} (mean over seeds, band = +-1 sd)")
     return save_figure(fig, out_dir, NAME)

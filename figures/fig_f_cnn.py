@@ -52,19 +52,19 @@ def _with_epochs(rows: list[dict], m: int, batch_size: int) -> list[dict]:
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (f) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    """Draw figure (f) from a RunRecord (ebtheory.verify.records.load_run) into out_dir; return the PNG and PDF paths."""
     if not is_cnn_run(run) or not run.points:
         raise FigureSkipped(
             f"figure (f) needs CNN rows (spec model 'cnn'); run {run.run_dir} has model "
-            f"{run.spec.get('model')!r} and {len(run.points)} point rows"
+            f"{run.spec.model!r} and {len(run.points)} point rows"
         )
     subnets = subnets_present(run.points, tuple(CNN_LABELS))
     if not subnets:
         raise FigureSkipped(f"figure (f): the CNN rows of run {run.run_dir} record no subnetworks")
     ms = run.ms
     colors = m_colors(ms)
-    batch_size = int(run.spec.get("batch_size") or 0)
-    all_epochs = sorted({epochs(p["t"], p["m"], batch_size) for p in run.points})
+    batch_size = run.spec.batch_size
+    all_epochs = sorted({epochs(p.t, p.m, batch_size) for p in run.points})
     fig, axes = plt.subplots(
         len(METRICS), len(subnets), figsize=(4.6 * len(subnets), 6.4), squeeze=False, sharex=True, sharey="row"
     )
@@ -98,8 +98,8 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
             ax.grid(True, alpha=0.3)
     axes[-1, -1].legend(fontsize=7)
     fig.suptitle(
-        f"CNN: pruned accuracy against pre-training ({run.spec.get('dataset')}, "
-        f"k = {run.spec.get('k')} channels per layer; mean over seeds, band = +-1 sd)"
+        f"CNN: pruned accuracy against pre-training ({run.spec.dataset}, "
+        f"k = {run.spec.k} channels per layer; mean over seeds, band = +-1 sd)"
     )
     fig.tight_layout()
     return save_figure(fig, out_dir, NAME)

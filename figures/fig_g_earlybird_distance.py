@@ -21,7 +21,7 @@ NAME = "fig_g_earlybird_distance"
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (g) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    """Draw figure (g) from a RunRecord (ebtheory.verify.records.load_run) into out_dir; return the PNG and PDF paths."""
     first_per_m: dict[int, dict] = {}
     for record in earlybird_records(run):
         if record["matrix"] is not None and record["matrix"].size:
@@ -53,6 +53,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
         else:
             status = "not detected" if detection is None else f"detected at t = {detection:g} (off grid)"
         ax.set_title(f"m = {m}, seed {record['seed']}\n{status}", fontsize=9)
+    assert image is not None
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="normalised mask distance")
     fig.suptitle("Early-Bird mask distances between pre-training checkpoints")
     return save_figure(fig, out_dir, NAME)

@@ -12,6 +12,7 @@ checkpoints, which on a log-spaced grid are only a few iterations apart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +36,23 @@ from ebtheory.verify.threshold import empirical_thresholds
 NAME = "fig_h_detection_vs_m"
 
 
-def _as_rows(values: dict[int, list[float | None]], field: str) -> list[dict]:
+def _as_rows(values: Mapping[int, Sequence[float | None]], field: str) -> list[dict]:
     return [{"m": m, field: v} for m, vals in values.items() for v in vals]
 
 
 def _earliest_detection(run: Any) -> float | None:
     """checkpoints[window - 1] from the first unit recording the detector settings, else None."""
     for unit in run.units:
-        window = (unit.get("earlybird") or {}).get("window")
-        ts = unit.get("earlybird_checkpoints") or unit.get("checkpoints") or []
-        if window is not None:
-            return float(ts[window - 1]) if window <= len(ts) else None
+        if unit.earlybird is None:
+            continue
+        window = unit.earlybird.window
+        ts = unit.earlybird_checkpoints or unit.checkpoints
+        return float(ts[window - 1]) if window <= len(ts) else None
     return None
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
-    """Draw figure (h) from a RunRecord (ebtheory.verify.rows.load_run) into out_dir; return the PNG and PDF paths."""
+    """Draw figure (h) from a RunRecord (ebtheory.verify.records.load_run) into out_dir; return the PNG and PDF paths."""
     records = earlybird_records(run)
     if not records:
         raise FigureSkipped(f"figure (h) needs Early-Bird rows (earlybird_detection_t); run {run.run_dir} has none")
@@ -90,7 +92,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
     ax.set_ylabel("pre-training iterations t")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title(f"Early-Bird detection against the pre-training threshold ({run.spec.get('dataset')})", fontsize=10)
+    ax.set_title(f"Early-Bird detection against the pre-training threshold ({run.spec.dataset})", fontsize=10)
     if missed:
         listed = ", ".join(f"m={m} s{seed}" for m, seed in missed)
         fig.text(0.5, -0.02, f"no Early-Bird ticket detected (left out of the mean): {listed}", ha="center", fontsize=8)

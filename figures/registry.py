@@ -39,7 +39,7 @@ def render_all(run_dir: str | Path, out_dir: str | Path, only: list[str] | None 
 
     Returns {letter: written paths} for rendered figures and {letter: reason} for skipped ones.
     """
-    from ebtheory.verify.rows import load_run
+    from ebtheory.verify.records import load_run
 
     names = list(FIGURES) if only is None else only
     unknown = [name for name in names if name not in FIGURES]

@@ -20,13 +20,15 @@ For the CNN only the empirical part applies (THEORY.md 5.6) and the report says 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import textwrap
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ebtheory.verify.rows import RunRecord
+from ebtheory.verify.records import PointRow, RunRecord, SubnetEntry, UnitRow
 from ebtheory.verify.threshold import DEFINITIONS, empirical_thresholds, fit_log_m
 
 GFS_SUBNETS = ("gfs_labels", "gfs_dense")
@@ -35,29 +37,29 @@ FIT_SEED = 0
 CNN_NOTE = "CNN: only the empirical part applies (THEORY.md 5.6); Lemma A and t* are two-layer results."
 
 
-def _mean(values: list[float | None]) -> float | None:
+def _mean(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return float(np.mean(present)) if present else None
 
 
-def _entry(point: dict, subnet: str) -> dict | None:
-    return (point.get("subnets") or {}).get(subnet)
+def _entry(point: PointRow, subnet: str) -> SubnetEntry | None:
+    return point.subnets.get(subnet)
 
 
 def lemma_a_verdict(run: RunRecord) -> dict[str, dict]:
     """Per GFS subnet: points checked, all held, worst measured/bound ratio, vacuous count."""
     out = {}
     for subnet in GFS_SUBNETS:
-        checks = [e["lemma_a"] for p in run.points if (e := _entry(p, subnet)) and e.get("lemma_a")]
+        checks = [e.lemma_a for p in run.points if (e := _entry(p, subnet)) and e.lemma_a]
         if not checks:
             continue
-        ratios = [c["ratio"] for c in checks if c["ratio"] is not None]
+        ratios = [c.ratio for c in checks if c.ratio is not None]
         out[subnet] = {
             "points": len(checks),
-            "held_everywhere": all(c["held"] for c in checks),
-            "violations": sum(not c["held"] for c in checks),
+            "held_everywhere": all(c.held for c in checks),
+            "violations": sum(not c.held for c in checks),
             "worst_ratio": max(ratios) if ratios else None,
-            "vacuous_points": sum(bool(c["vacuous"]) for c in checks),
+            "vacuous_points": sum(c.vacuous for c in checks),
         }
     return out
 
@@ -65,15 +67,15 @@ def lemma_a_verdict(run: RunRecord) -> dict[str, dict]:
 def _predicted_per_m(run: RunRecord, regime: str) -> dict[int, float | None]:
     per_m: dict[int, list[float | None]] = {}
     for unit in run.units:
-        regime_values = (unit.get("predicted") or {}).get(regime)
-        per_m.setdefault(unit["m"], []).append(None if regime_values is None else regime_values["t_star"])
+        regime_values = (unit.predicted or {}).get(regime)
+        per_m.setdefault(unit.m, []).append(None if regime_values is None else regime_values.t_star)
     return {m: _mean(values) for m, values in per_m.items()}
 
 
 def threshold_verdict(run: RunRecord) -> dict[str, dict]:
     """Per GFS subnet and definition: the log-m fit and the per-m empirical vs predicted t*."""
     predicted = {regime: _predicted_per_m(run, regime) for regime in ("fixed_eta", "du_eta")}
-    t_max = max(int(t) for t in run.spec["checkpoints"])
+    t_max = max(run.spec.checkpoints)
     out: dict[str, dict] = {}
     for subnet in GFS_SUBNETS:
         if not any(_entry(p, subnet) for p in run.points):
@@ -108,52 +110,48 @@ def threshold_verdict(run: RunRecord) -> dict[str, dict]:
     return out
 
 
-def _loss_and_acc(entry: dict | None) -> tuple[float | None, float | None]:
-    return (None, None) if entry is None else (entry["train_loss_mean"], entry["test_acc"])
-
-
 def baseline_verdict(run: RunRecord) -> dict[str, Any]:
     """Subnetworks at equal k: means at the longest t, and GFS-beats-baseline fractions over all points."""
-    t_max = max(int(t) for t in run.spec["checkpoints"])
-    last = [p for p in run.points if p["t"] == t_max]
+    t_max = max(run.spec.checkpoints)
+    last = [p for p in run.points if p.t == t_max]
     names = [n for n in (*GFS_SUBNETS, *BASELINE_SUBNETS) if any(_entry(p, n) for p in run.points)]
     at_t_max = {}
     for name in names:
-        entries = [_entry(p, name) for p in last if _entry(p, name)]
-        tuned = [e["finetuned"] for e in entries if e.get("finetuned")]
+        entries = [e for p in last if (e := _entry(p, name))]
+        tuned = [e.finetuned for e in entries if e.finetuned]
         at_t_max[name] = {
-            "train_loss_mean": _mean([e["train_loss_mean"] for e in entries]),
-            "test_acc": _mean([e["test_acc"] for e in entries]),
-            "finetuned_train_loss_mean": _mean([e["train_loss_mean"] for e in tuned]),
-            "finetuned_test_acc": _mean([e["test_acc"] for e in tuned]),
+            "train_loss_mean": _mean([e.train_loss_mean for e in entries]),
+            "test_acc": _mean([e.test_acc for e in entries]),
+            "finetuned_train_loss_mean": _mean([e.train_loss_mean for e in tuned]),
+            "finetuned_test_acc": _mean([e.test_acc for e in tuned]),
         }
     wins = {}
     for gfs in (n for n in names if n in GFS_SUBNETS):
         for base in (n for n in names if n in BASELINE_SUBNETS):
-            pairs = [(_entry(p, gfs), _entry(p, base)) for p in run.points if _entry(p, gfs) and _entry(p, base)]
+            pairs = [(a, b) for p in run.points if (a := _entry(p, gfs)) and (b := _entry(p, base))]
             if pairs:
-                wins[f"{gfs}<{base}"] = sum(a["train_loss_mean"] < b["train_loss_mean"] for a, b in pairs) / len(pairs)
+                wins[f"{gfs}<{base}"] = sum(a.train_loss_mean < b.train_loss_mean for a, b in pairs) / len(pairs)
     return {"t": t_max, "at_t_max": at_t_max, "gfs_lower_loss_fraction": wins}
 
 
 def accuracy_table(run: RunRecord) -> list[dict]:
     """Per m at the longest t: dense and pruned (GFS, both targets) train/test accuracy, seed means."""
-    t_max = max(int(t) for t in run.spec["checkpoints"])
+    t_max = max(run.spec.checkpoints)
     table = []
     for m in run.ms:
-        last = [p for p in run.points_for(m=m) if p["t"] == t_max]
+        last = [p for p in run.points_for(m=m) if p.t == t_max]
         if not last:
             continue
         row: dict[str, Any] = {
             "m": m,
-            "dense_train_acc": _mean([p["dense"]["train_acc"] for p in last]),
-            "dense_test_acc": _mean([p["dense"]["test_acc"] for p in last]),
+            "dense_train_acc": _mean([p.dense.train_acc for p in last]),
+            "dense_test_acc": _mean([p.dense.test_acc for p in last]),
         }
         for subnet in GFS_SUBNETS:
             entries = [e for p in last if (e := _entry(p, subnet))]
             if entries:
-                row[f"{subnet}_test_acc"] = _mean([e["test_acc"] for e in entries])
-                tuned = [e["finetuned"]["test_acc"] for e in entries if e.get("finetuned")]
+                row[f"{subnet}_test_acc"] = _mean([e.test_acc for e in entries])
+                tuned = [e.finetuned.test_acc for e in entries if e.finetuned]
                 row[f"{subnet}_finetuned_test_acc"] = _mean(tuned)
         table.append(row)
     return table
@@ -175,10 +173,11 @@ EARLYBIRD_READING = (
 )
 
 
-def _distance_to_final(unit: dict) -> float | None:
+def _distance_to_final(unit: UnitRow) -> float | None:
     """Mask distance between the detected mask and the mask at the longest t (None if not detected)."""
-    index = unit["earlybird"]["detection_index"]
-    return None if index is None else float(unit["earlybird_distance_matrix"][index][-1])
+    index = None if unit.earlybird is None else unit.earlybird.detection_index
+    matrix = unit.earlybird_distance_matrix
+    return None if index is None or matrix is None else float(matrix[index][-1])
 
 
 def earlybird_verdict(run: RunRecord) -> dict[str, Any] | None:
@@ -186,46 +185,44 @@ def earlybird_verdict(run: RunRecord) -> dict[str, Any] | None:
 
     None when no unit recorded Early-Bird fields. Means over seeds; EB t over the seeds that detected.
     """
-    units = [u for u in run.units if "earlybird_detection_t" in u]
+    units = [u for u in run.units if u.earlybird is not None]
     if not units:
         return None
-    window = units[0]["earlybird"]["window"]
-    mask_times = [int(t) for t in units[0].get("earlybird_checkpoints") or run.spec["checkpoints"]]
+    settings = units[0].earlybird
+    assert settings is not None
+    window = settings.window
+    mask_times = list(units[0].earlybird_checkpoints or run.spec.checkpoints)
     earliest = mask_times[window - 1] if window <= len(mask_times) else None
     predicted = _predicted_per_m(run, "fixed_eta")
     has_gfs = any(_entry(p, "gfs_labels") for p in run.points)
     t_hat = empirical_thresholds(run, "gfs_labels", "relative") if has_gfs else {}
     per_m = []
-    for m in sorted({u["m"] for u in units}):
-        group = [u for u in units if u["m"] == m]
-        detections = [u["earlybird_detection_t"] for u in group if u["earlybird_detection_t"] is not None]
-        tickets = [u["tickets"] for u in group if u.get("tickets")]
+    for m in sorted({u.m for u in units}):
+        group = [u for u in units if u.m == m]
+        detections = [u.earlybird_detection_t for u in group if u.earlybird_detection_t is not None]
+        tickets = [u.tickets for u in group if u.tickets]
         row: dict[str, Any] = {
             "m": m,
             "seeds": len(group),
             "detected": len(detections),
-            "at_earliest": detections.count(earliest),
+            "at_earliest": sum(d == earliest for d in detections),
             "earlybird_t": _mean(detections),
             "t_star_fixed_eta": predicted.get(m),
             "t_hat_relative": _mean(t_hat.get(m, [])),
-            "budget_iterations": _mean([t["budget_iterations"] for t in tickets]),
-            "neurons": _mean([t["earlybird"]["neurons"] for t in tickets]),
+            "budget_iterations": _mean([t.budget_iterations for t in tickets]),
+            "neurons": _mean([t.earlybird.neurons for t in tickets]),
             "distance_to_final": _mean([_distance_to_final(u) for u in group]),
         }
         for name in TICKETS:
             for metric in ("train_acc", "test_acc"):
-                row[f"{name}_{metric}"] = _mean([t[name][metric] for t in tickets])
+                row[f"{name}_{metric}"] = _mean([getattr(getattr(t, name), metric) for t in tickets])
         per_m.append(row)
-    spacing = (
-        "checkpoint grid"
-        if mask_times == [int(t) for t in run.spec["checkpoints"]]
-        else (f"{len(mask_times)} evenly spaced")
-    )
+    spacing = "checkpoint grid" if mask_times == list(run.spec.checkpoints) else (f"{len(mask_times)} evenly spaced")
     return {
         "window": window,
         "earliest_t": earliest,
         "mask_times": spacing,
-        "settings": units[0]["earlybird"],
+        "settings": dataclasses.asdict(settings),
         "per_m": per_m,
         "reading": EARLYBIRD_READING,
     }
@@ -234,19 +231,19 @@ def earlybird_verdict(run: RunRecord) -> dict[str, Any] | None:
 def build_report(run: RunRecord) -> dict[str, Any]:
     """The whole verdict as a JSON-able dict (see the module docstring)."""
     spec = run.spec
-    expected_units = len(spec["ms"]) * len(spec["seeds"])
-    is_cnn = spec.get("model") == "cnn"
+    expected_units = len(spec.ms) * len(spec.seeds)
+    is_cnn = spec.model == "cnn"
     return {
         "run_dir": str(run.run_dir),
-        "name": spec.get("name"),
-        "hash": spec.get("hash"),
-        "model": spec.get("model"),
-        "dataset": spec.get("dataset"),
-        "k": spec.get("k"),
+        "name": spec.name,
+        "hash": spec.hash,
+        "model": spec.model,
+        "dataset": spec.dataset,
+        "k": spec.k,
         "units_finished": len(run.units),
         "units_expected": expected_units,
         "points": len(run.points),
-        "points_expected": expected_units * len(spec["checkpoints"]),
+        "points_expected": expected_units * len(spec.checkpoints),
         "complete": len(run.units) == expected_units,
         "note": CNN_NOTE if is_cnn else None,
         "lemma_a": {} if is_cnn else lemma_a_verdict(run),

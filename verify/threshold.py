@@ -135,7 +135,7 @@ DEFINITIONS = ("relative", "absolute")
 
 
 def empirical_thresholds(run, subnet: str, definition: str) -> dict[int, list[float | None]]:
-    """{m: [t_hat* per seed]} of one subnetwork of a recorded run (ebtheory.verify.rows.RunRecord).
+    """{m: [t_hat* per seed]} of one subnetwork of a recorded run (ebtheory.verify.records.RunRecord).
 
     The curve is the subnetwork's pruned training loss against the labels (row field
     subnets[subnet]["train_loss_mean"], or "train_loss_sum" when spec["threshold_loss"] == "sum")
@@ -145,21 +145,21 @@ def empirical_thresholds(run, subnet: str, definition: str) -> dict[int, list[fl
     """
     if definition not in DEFINITIONS:
         raise ValueError(f"definition must be one of {DEFINITIONS}; got definition={definition!r}")
-    field = "train_loss_sum" if run.spec.get("threshold_loss", "mean") == "sum" else "train_loss_mean"
-    grid = [int(t) for t in run.spec["checkpoints"]]
+    field = "train_loss_sum" if run.spec.threshold_loss == "sum" else "train_loss_mean"
+    grid = [int(t) for t in run.spec.checkpoints]
     out: dict[int, list[float | None]] = {}
     for m in run.ms:
         per_seed: list[float | None] = []
         for seed in run.seeds:
             cell = run.points_for(m=m, seed=seed)
-            entries = [(p["t"], (p.get("subnets") or {}).get(subnet)) for p in cell]
-            if [t for t, _ in entries] != grid or any(e is None or e.get(field) is None for _, e in entries):
+            entries = [(p.t, p.subnets.get(subnet)) for p in cell]
+            if [t for t, _ in entries] != grid or any(e is None for _, e in entries):
                 continue
-            losses = [e[field] for _, e in entries]
+            losses = [getattr(e, field) for _, e in entries]
             if definition == "relative":
-                per_seed.append(threshold_relative(grid, losses, float(run.spec["rel_tol"])))
+                per_seed.append(threshold_relative(grid, losses, run.spec.rel_tol))
             else:
-                per_seed.append(threshold_absolute(grid, losses, float(run.spec["abs_tol"])))
+                per_seed.append(threshold_absolute(grid, losses, run.spec.abs_tol))
         if per_seed:
             out[m] = per_seed
     return out

@@ -12,8 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ebtheory.verify.records import load_run
     from ebtheory.verify.report import build_report, format_report
-    from ebtheory.verify.rows import load_run
 
     report = build_report(load_run(args.run_dir))
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_report(report))
