@@ -51,9 +51,10 @@ def test_json_schema_and_consistency(small_json):
     assert result["L0_bound"] == pytest.approx((40 + 40 * 10 * 1.0 / 2) / (2 * 0.1))  # ||Y||^2 = m one-hot
     assert result["V"] == pytest.approx(max(result["V_t"].values()))
     assert result["drift"] == pytest.approx(max(result["drift_t"].values()))
-    assert result["lazy_radius"] == pytest.approx(
+    assert result["drift_bound"] == pytest.approx(
         math.sqrt(40) * math.sqrt(2 * result["L0"]) / (math.sqrt(64) * result["lambda0"])
     )
+    assert result["lazy_radius"] == pytest.approx(1.0 * 0.1 * result["lambda0"] / 40**2)  # Du et al. Lemma 3.2
     assert result["t_star"] <= result["t_star_upper"] and result["t_star_markov"] <= result["t_star_upper_markov"]
     assert result["t_star"] <= result["t_star_markov"]  # measured L(0) is below the Markov bound here
     names = {c["name"] for c in result["conditions"]}

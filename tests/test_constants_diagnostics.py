@@ -12,7 +12,9 @@ from ebtheory.constants import diagnostics
 from ebtheory.constants.diagnostics import (
     check,
     dense_rate_pointwise,
+    drift_bound,
     fit_contraction_rate,
+    lazy_drift_check,
     lazy_radius,
     step_size_requirement,
     weight_drift,
@@ -82,8 +84,30 @@ def test_weight_drift_is_max_row_norm(N, d, seed):
 
 
 @given(st.integers(1, 10**4), st.integers(1, 10**5), st.floats(0, 1e4), st.floats(1e-4, 10))
-def test_lazy_radius_formula(m, N, residual, lam):
-    assert lazy_radius(m, N, residual, lam) == pytest.approx(math.sqrt(m) * residual / (math.sqrt(N) * lam), rel=1e-12)
+def test_drift_bound_formula(m, N, residual, lam):
+    """Du et al.'s bound on how far GD moves a neuron (Lemma 3.3), not the radius the proof needs."""
+    assert drift_bound(m, N, residual, lam) == pytest.approx(math.sqrt(m) * residual / (math.sqrt(N) * lam), rel=1e-12)
+
+
+@given(st.integers(1, 10**4), st.floats(1e-6, 10), st.floats(1e-3, 0.999), st.floats(1e-3, 1e3))
+def test_lazy_radius_is_du_lemma_3_2_radius(m, lam, delta, kappa):
+    """R = c kappa delta lambda0 / m^2 with c = 1 (Du et al. 2019, Lemma 3.2; kappa scales the init)."""
+    assert lazy_radius(m, lam, delta, kappa) == pytest.approx(kappa * delta * lam / m**2, rel=1e-12)
+    assert diagnostics.LAZY_RADIUS_CONSTANT == 1.0
+
+
+def test_lazy_drift_compares_the_drift_with_the_proof_radius_not_the_drift_bound():
+    m, lam, delta = 100, 0.02, 0.1
+    radius = delta * lam / m**2  # 2e-7
+    # A drift far inside Du et al.'s drift bound (here about 2) but outside R must fail the hypothesis.
+    assert drift_bound(m, 64, 10.0, lam) > 1.0
+    failed = lazy_drift_check(1e-3, m, lam, delta)
+    assert failed.name == "lazy_drift" and not failed.holds and failed.reference == pytest.approx(radius)
+    assert lazy_drift_check(0.5 * radius, m, lam, delta).holds
+    with pytest.raises(ValueError, match="delta"):
+        lazy_radius(m, lam, 1.0)
+    with pytest.raises(ValueError, match="lambda0"):
+        lazy_radius(m, 0.0, delta)
 
 
 def test_width_and_step_requirements():

@@ -118,6 +118,68 @@ def test_planted_duplicate_ties_go_to_the_lowest_index(form):
     assert not high_copies & set(result.indices.tolist())
 
 
+@pytest.mark.parametrize("form", ["gram", "residual", "naive"])
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_near_ties_within_the_relative_tolerance_go_to_the_lowest_index(form, sign):
+    """A copy of neuron 0 at index n-1 with its readout moved by a relative 1e-12 (either way) and the
+    target 1.5 times atom 0: the two copies are the best first choices and differ in loss at first
+    order (~1e-12 relative, far above float64 round-off), one way or the other. Both lie within the
+    tolerance, so the tie rule must pick index 0 both times; comparing exactly would pick n-1 once."""
+    n = 10
+    inst = make_instance(3, 25, n, 2, duplicates=1)
+    inst["W2"][n - 1] = inst["W2"][0] * (1 + sign * 1e-12)
+    inst["H"] = torch.relu(inst["X"] @ inst["W1"].T + inst["b1"])
+    inst["Y"] = 1.5 * n * inst["H"][:, :1] * inst["W2"][0]
+    losses = exact_candidate_losses(inst, [])
+    assert set(torch.argsort(losses)[:2].tolist()) == {0, n - 1}
+    assert float(losses[n - 1]) != float(losses[0])
+    select = greedy_forward_selection_naive if form == "naive" else greedy_forward_selection
+    options = {} if form == "naive" else {"form": form}
+    result = select(inst["H"], inst["W2"], inst["Y"], 1, **options)
+    assert int(result.indices[0]) == 0
+
+
+@given(seed=st.integers(0, 10**6), size=sizes, k=st.integers(1, 10), with_bias=st.booleans())
+def test_inputs_perturbed_at_1e_12_give_the_same_choices(seed, size, k, with_bias):
+    """Reproducibility across machines (issue 10.5): a last-bits change of H, W2 and Y (another BLAS,
+    another thread count) must not move a choice; the float64 default and the tie rule see to it."""
+    m, n, outputs = size
+    inst = make_instance(seed, m, n, outputs, with_bias=with_bias)
+    gen = torch.Generator().manual_seed(seed + 1)
+
+    def nudged(t: torch.Tensor) -> torch.Tensor:
+        return t * (1 + 1e-12 * torch.randn(t.shape, generator=gen, dtype=F64))
+
+    for form in ("gram", "residual"):
+        base = greedy_forward_selection(inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"], form=form)
+        moved = greedy_forward_selection(
+            nudged(inst["H"]), nudged(inst["W2"]), nudged(inst["Y"]), k, bias=inst["bias"], form=form
+        )
+        assert moved.indices.tolist() == base.indices.tolist(), form
+
+
+@given(seed=st.integers(0, 10**6), size=sizes, k=st.integers(1, 8), with_bias=st.booleans())
+def test_default_is_float64_on_the_cpu_and_matches_the_naive_twin(seed, size, k, with_bias):
+    m, n, outputs = size
+    inst = make_instance(seed, m, n, outputs, with_bias=with_bias, dtype=torch.float32)
+    naive = greedy_forward_selection_naive(inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"])
+    explicit = greedy_forward_selection(
+        inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"], dtype=F64, device="cpu", form="gram"
+    )
+    for form in ("gram", "residual"):
+        default = greedy_forward_selection(inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"], form=form)
+        assert default.indices.tolist() == explicit.indices.tolist() == naive.indices.tolist(), form
+        assert default.indices.device.type == "cpu"
+
+
+def test_bad_dtype_or_device_raise_naming_the_argument():
+    inst = make_instance(0, 5, 4, 1)
+    with pytest.raises(ValueError, match="dtype"):
+        greedy_forward_selection(inst["H"], inst["W2"], inst["Y"], 2, dtype=torch.int64)
+    with pytest.raises(ValueError, match="device"):
+        greedy_forward_selection(inst["H"], inst["W2"], inst["Y"], 2, device="no-such-device")
+
+
 @given(seed=st.integers(0, 10**6), size=sizes, k=st.integers(1, 12), with_bias=st.booleans())
 def test_float32_choices_are_eps_optimal_in_float64(seed, size, k, with_bias):
     m, n, outputs = size
@@ -132,7 +194,9 @@ def test_float32_choices_are_eps_optimal_in_float64(seed, size, k, with_bias):
     gmax = float(atom_norms.max())
     tie_unit = (gmax + float(inst64["Y"].norm())) * gmax
     for form in ("gram", "residual"):
-        result = greedy_forward_selection(inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"], form=form)
+        result = greedy_forward_selection(
+            inst["H"], inst["W2"], inst["Y"], k, bias=inst["bias"], form=form, dtype=torch.float32
+        )
         for step in range(1, k + 1):
             prefix = result.indices[: step - 1].tolist()
             losses = exact_candidate_losses(inst64, prefix)

@@ -13,9 +13,14 @@ from hypothesis import strategies as st
 
 from ebtheory.constants import empirical_ntk_gram
 from ebtheory.prune.gfs import pruned_two_layer
-from ebtheory.verify import unit
+from ebtheory.verify.context import UnitContext, UnitData
+from ebtheory.verify.families import FAMILIES
 from ebtheory.verify.presets import TINY
 from ebtheory.verify.spec import ExperimentSpec
+
+
+def _context(spec: ExperimentSpec, data: UnitData) -> UnitContext:
+    return UnitContext(spec=spec, m=int(data.X.shape[0]), seed=0, data=data, device=torch.device("cpu"))
 
 
 @settings(max_examples=15)
@@ -30,7 +35,7 @@ def test_auto_step_is_within_a_factor_two_of_the_stability_scale(seed: int, m: i
     counts = torch.bincount(torch.randint(0, n, (k,), generator=generator), minlength=n)
     subnet = pruned_two_layer(W1, W2, counts)
     labels = torch.zeros(m, dtype=torch.long)
-    data = unit.UnitData(
+    data = UnitData(
         X=X,
         Y=torch.zeros(m, classes, dtype=torch.float64),
         y=labels,
@@ -39,7 +44,8 @@ def test_auto_step_is_within_a_factor_two_of_the_stability_scale(seed: int, m: i
         num_classes=classes,
         input_shape=(d,),
     )
-    step = unit.finetune_step(dataclasses.replace(TINY, finetune_eta=0.0), subnet, data)
+    spec = dataclasses.replace(TINY, finetune_eta=0.0)
+    step = FAMILIES["ntk"].finetune_step(_context(spec, data), subnet)
     gauss_newton = empirical_ntk_gram(subnet, X, outputs="full")
     lambda_max = float(np.linalg.eigvalsh(gauss_newton)[-1])
     if lambda_max == 0:  # every chosen neuron dead on X: no gradient, any finite step
@@ -50,9 +56,9 @@ def test_auto_step_is_within_a_factor_two_of_the_stability_scale(seed: int, m: i
 
 def test_explicit_step_is_used_and_cnn_needs_one() -> None:
     spec = dataclasses.replace(TINY, finetune_eta=0.03)
-    data = unit.UnitData(
-        X=torch.zeros(16, 2), Y=None, y=None, X_test=None, y_test=None, num_classes=2, input_shape=(2,)
-    )
-    assert unit.finetune_step(spec, None, data) == 0.03
+    empty = torch.zeros(16, 2)
+    data = UnitData(X=empty, Y=empty, y=empty, X_test=empty, y_test=empty, num_classes=2, input_shape=(2,))
+    assert FAMILIES["ntk"].finetune_step(_context(spec, data), torch.nn.Identity()) == 0.03
+    assert FAMILIES["deep_mlp"].finetune_step(_context(spec, data), torch.nn.Identity()) == 0.03
     with pytest.raises(ValueError, match="finetune_eta"):
         ExperimentSpec(model="cnn", finetune_eta=0.0)

@@ -24,6 +24,6 @@ def test_network_numbers_use_the_pretraining_loss(train_loss: str) -> None:
         expected = float(torch.nn.functional.cross_entropy(outputs, data.y, reduction="sum"))
     else:
         expected = float(0.5 * (outputs - data.Y.double()).square().sum())
-    assert numbers["train_loss_sum"] == pytest.approx(expected, rel=1e-9)
-    assert numbers["train_loss_mean"] == pytest.approx(expected / 16, rel=1e-9)
-    assert numbers["train_acc"] == pytest.approx(float((outputs.argmax(1) == data.y).double().mean()))
+    assert numbers.train_loss_sum == pytest.approx(expected, rel=1e-9)
+    assert numbers.train_loss_mean == pytest.approx(expected / 16, rel=1e-9)
+    assert numbers.train_acc == pytest.approx(float((outputs.argmax(1) == data.y).double().mean()))

@@ -243,12 +243,50 @@ class Tickets:
 
 
 @dataclass(frozen=True, config=_CONFIG, kw_only=True)
+class Hypotheses:
+    """The threshold theorem's hypotheses measured on a two-layer unit (docs/theory.md, section 8;
+    Du, Zhai, Poczos, Singh, ICLR 2019). Unknown O()/Omega() constants are taken as 1.
+
+    lazy_radius: the radius the proof needs the weights to stay in, R = c kappa delta lambda0 / m^2
+    (Du et al. Lemma 3.2: if every ||w_r - w_r(0)|| <= R then lambda_min(H) > lambda0/2, with
+    probability 1 - delta over w_r(0) ~ N(0, kappa^2 I); their c is an unknown small constant,
+    `lazy_radius_constant`, taken as 1; ebtheory.constants.diagnostics.lazy_radius);
+    drift_max: max over the grid of max_r ||w_r(t) - w_r(0)||_2; drift_within_radius: drift_max <= R;
+    lambda_min_H0: lambda_min(H(0)) of the hidden-feature Gram (PointDiagnostics), lambda_min_H0_held:
+    it is >= 3 lambda0/4 (Du et al. Lemma 3.1); lambda_min_H_min: min over the grid of lambda_min(H(t)),
+    lambda_min_H_held: it is >= lambda0/2 (the conclusion of Lemma 3.2 the proof uses);
+    eta, eta_bound, eta_held: the step the unit ran with against lambda0/m^2 (c_eta = 1, Thm 4.1);
+    width, width_bound, width_held: N against m^6/(lambda0^4 delta^3) (c_N = 1, Thm 4.1; width_bound
+    None when it exceeds the float range, then width_held is False);
+    V_ratio_max: max over the grid of V(t)/V(0) (V_bar must bound V(t) for t >= t*, proofs/threshold.md H3).
+    None where a number could not be measured (no diagnostics recorded, V(0) = 0).
+    """
+
+    lazy_radius: NonNegative
+    lazy_radius_constant: Annotated[float, Field(gt=0)]
+    drift_max: NonNegative | None
+    drift_within_radius: bool | None
+    lambda_min_H0: float | None
+    lambda_min_H0_held: bool | None
+    lambda_min_H_min: float | None
+    lambda_min_H_held: bool | None
+    eta: Annotated[float, Field(gt=0)]
+    eta_bound: NonNegative
+    eta_held: bool
+    width: Size
+    width_bound: NonNegative | None
+    width_held: bool
+    V_ratio_max: NonNegative | None
+
+
+@dataclass(frozen=True, config=_CONFIG, kw_only=True)
 class UnitRow:
     """The summary of unit (m, seed), written after all of its points.
 
     checkpoints: the t grid; dense_loss_curve: the pre-training loss (units of train_loss) after every
     iteration 0..max t (GD), None entries where not finite, None where not recorded (SGD);
-    constants and predicted: two-layer only; earlybird_*: when spec.earlybird is on.
+    constants and predicted: two-layer only; earlybird_*: when spec.earlybird is on; hypotheses:
+    the theorem's hypotheses measured on the run (Hypotheses; two-layer only, None in older rows).
     """
 
     kind: Literal["unit"] = "unit"
@@ -268,6 +306,7 @@ class UnitRow:
     earlybird_detection_t: Count | None = None
     earlybird: EarlyBirdSettings | None = None
     tickets: Tickets | None = None
+    hypotheses: Hypotheses | None = None
 
 
 # ----------------------------------------------------------------------------------------------- run

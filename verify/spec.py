@@ -18,7 +18,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-MODELS = ("ntk", "mean_field", "cnn")
+MODELS = ("ntk", "mean_field", "deep_mlp", "cnn")  # ebtheory.verify.families.FAMILIES
+TWO_LAYER_MODELS = ("ntk", "mean_field")  # exact GFS, baselines, Lemma A and the theory's constants
+BN_MODELS = ("cnn",)  # models with BatchNorm (Early-Bird scores and its L1 penalty)
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "synthetic")
 OPTIMIZERS = ("gd", "sgd")
 TRAIN_LOSSES = ("sum_squares", "mean_squares", "cross_entropy")
@@ -30,6 +32,17 @@ EARLYBIRD_COMPARES = ("newest_vs_all", "consecutive")  # ebtheory.prune.earlybir
 CNN_EARLYBIRD_RATIO = 0.5  # the auto ratio p of the CNN's BN channel masks (You et al. use 0.3-0.7)
 MIN_MS = 4
 MIN_SEEDS = 3
+# Hard caps: beyond them a field would hang a unit or exhaust memory long before it finished.
+MAX_ITERATIONS = 10**8  # largest checkpoint t and fine-tuning steps
+MAX_CHECKPOINTS = 10_000  # checkpoints per unit (each one prunes and scores every subnetwork)
+MAX_K = 10**6  # GFS steps (two-layer) or units kept per layer
+MAX_EARLYBIRD_MASKS = 100_000  # Early-Bird mask times (a distance matrix of that many squared)
+MAX_IMP_ROUNDS = 100
+MAX_SIZES = 1000  # entries of ms, seeds, widths
+MAX_UNIT_BYTES = 64 * 2**30  # the largest tensors of a unit (estimate_unit_bytes) must fit in 64 GiB
+INPUT_DIMS = {"digits": 64, "fashion-mnist": 784, "mnist": 784, "cifar10": 3072, "synthetic": 64}
+MIN_KAPPA, MAX_KAPPA = 1e-15, 1e15  # float32 weights kappa * N(0, 1) and their squares stay normal
+MIN_ETA, MAX_ETA = 1e-30, 1e15  # the step as run (times max(ms)/min(ms) under inverse_m) stays finite
 MAX_NAME_LENGTH = 100
 _PLAIN_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
@@ -66,6 +79,7 @@ class ExperimentSpec:
     kappa: float = _f(1.0, "initial weight scale kappa of w_r(0) ~ N(0, kappa^2 I)")
     output_mode: str = _f("signs", "fixed output layer: 'signs' (THEORY.md 1: per-output Gram = H_inf) or 'vectors'")
     cnn_widths: tuple[int, ...] = _f((16, 32), "channel widths of the residual CNN stages")
+    mlp_widths: tuple[int, ...] = _f((128, 128), "hidden widths of the deep MLP (model 'deep_mlp')")
     optimizer: str = _f("gd", f"pre-training optimiser, one of {OPTIMIZERS}")
     train_loss: str = _f("sum_squares", f"pre-training loss, one of {TRAIN_LOSSES}")
     eta: float = _f(0.01, "pre-training step size eta (at the largest m when eta_scaling is 'inverse_m')")
@@ -75,11 +89,11 @@ class ExperimentSpec:
         "THEORY.md 5.2) or 'inverse_m' (eta * max(ms) / m for pre-training and fine-tuning: a fixed "
         "per-example step, i.e. the mean loss at a fixed learning rate, the usual practice)",
     )
-    batch_size: int = _f(0, "mini-batch size for sgd (0 = full batch)")
+    batch_size: int = _f(0, "mini-batch size for sgd (0 = full batch: every step sees all m examples)")
     momentum: float = _f(0.0, "momentum of the optimiser")
     checkpoints: tuple[int, ...] = _f((0, 1, 3, 10, 30, 100), "pre-training iterations t, ascending, from 0")
     seeds: tuple[int, ...] = _f((0, 1, 2), "seeds; each (m, seed) is one unit of work")
-    k: int = _f(32, "subnetwork size: GFS steps (two-layer) or channels kept per layer (CNN)")
+    k: int = _f(32, "subnetwork size: GFS steps (two-layer) or units kept per layer (deep_mlp neurons, CNN channels)")
     replacement: bool = _f(True, "GFS with replacement (Lemma A needs it)")
     targets: tuple[str, ...] = _f(TARGETS, f"GFS targets, subset of {TARGETS}")
     baselines: tuple[str, ...] = _f(BASELINES, f"baselines at the same k, subset of {BASELINES}")
@@ -98,7 +112,8 @@ class ExperimentSpec:
     earlybird: bool = _f(True, "record the Early-Bird detection, mask distances and the three tickets")
     earlybird_ratio: float = _f(
         0.0,
-        f"Early-Bird global pruning ratio p in (0, 1); 0 = auto: 1 - k/width (two-layer), {CNN_EARLYBIRD_RATIO} (CNN)",
+        "Early-Bird global pruning ratio p in (0, 1); 0 = auto: 1 - k/width (two-layer), "
+        f"1 - k L / sum(mlp_widths) (deep_mlp, L layers), {CNN_EARLYBIRD_RATIO} (CNN)",
     )
     earlybird_window: int = _f(5, "Early-Bird window: masks compared per decision (You et al.: 5), >= 2")
     earlybird_eps: float = _f(0.1, "Early-Bird threshold on the normalised mask distance (You et al.: 0.1)")
@@ -148,6 +163,7 @@ def validate(spec: ExperimentSpec) -> None:
         f"a plain name of 1-{MAX_NAME_LENGTH} letters, digits, '.', '_', '-' not starting with '.' or '-' "
         "(it names the run directory inside --out)",
     )
+    _check_types(spec)
     _require(spec.dataset in DATASETS, "dataset", spec.dataset, f"one of {DATASETS}")
     _require(spec.model in MODELS, "model", spec.model, f"one of {MODELS}")
     _require(spec.optimizer in OPTIMIZERS, "optimizer", spec.optimizer, f"one of {OPTIMIZERS}")
@@ -155,75 +171,198 @@ def validate(spec: ExperimentSpec) -> None:
     _require(spec.output_mode in ("signs", "vectors"), "output_mode", spec.output_mode, "'signs' or 'vectors'")
     _require(spec.threshold_loss in THRESHOLD_LOSSES, "threshold_loss", spec.threshold_loss, "'sum' or 'mean'")
     _require(
-        len(spec.ms) >= MIN_MS and _ascending(spec.ms) and spec.ms[0] >= 2,
+        MIN_MS <= len(spec.ms) <= MAX_SIZES and _ascending(spec.ms) and spec.ms[0] >= 2,
         "ms",
         spec.ms,
-        f"at least {MIN_MS} strictly ascending sizes >= 2",
+        f"{MIN_MS} to {MAX_SIZES} strictly ascending sizes >= 2",
     )
     _require(
-        len(spec.seeds) >= MIN_SEEDS and len(set(spec.seeds)) == len(spec.seeds) and min(spec.seeds) >= 0,
+        MIN_SEEDS <= len(spec.seeds) <= MAX_SIZES and len(set(spec.seeds)) == len(spec.seeds) and min(spec.seeds) >= 0,
         "seeds",
         spec.seeds,
-        f"at least {MIN_SEEDS} distinct non-negative seeds",
+        f"{MIN_SEEDS} to {MAX_SIZES} distinct non-negative seeds",
     )
     _require(
-        len(spec.checkpoints) >= 2 and spec.checkpoints[0] == 0 and _ascending(spec.checkpoints),
+        2 <= len(spec.checkpoints) <= MAX_CHECKPOINTS and spec.checkpoints[0] == 0 and _ascending(spec.checkpoints),
         "checkpoints",
         spec.checkpoints,
-        "at least 2 strictly ascending iterations starting at 0",
+        f"2 to {MAX_CHECKPOINTS} strictly ascending iterations starting at 0",
+    )
+    _require(
+        spec.checkpoints[-1] <= MAX_ITERATIONS, "checkpoints", spec.checkpoints[-1], f"at most {MAX_ITERATIONS:.0e}"
     )
     _require(spec.n_test >= 0, "n_test", spec.n_test, ">= 0")
-    _require(spec.width >= 1, "width", spec.width, ">= 1")
-    _require(spec.kappa > 0 and math.isfinite(spec.kappa), "kappa", spec.kappa, "a finite number > 0")
-    _require(spec.eta > 0 and math.isfinite(spec.eta), "eta", spec.eta, "a finite number > 0")
+    _validate_widths(spec)
     _require(
-        spec.finetune_eta > 0 or (spec.finetune_eta == 0 and spec.model != "cnn"),
-        "finetune_eta",
-        spec.finetune_eta,
-        "> 0, or 0 (auto) for the two-layer models",
+        MIN_KAPPA <= spec.kappa <= MAX_KAPPA,
+        "kappa",
+        spec.kappa,
+        f"in [{MIN_KAPPA:.0e}, {MAX_KAPPA:.0e}] (float32 weights kappa N(0, 1) and their squares must stay normal floats)",
     )
     _require(spec.eta_scaling in ETA_SCALINGS, "eta_scaling", spec.eta_scaling, f"one of {ETA_SCALINGS}")
-    _require(spec.batch_size >= 0, "batch_size", spec.batch_size, ">= 0")
-    _require(0 <= spec.momentum < 1, "momentum", spec.momentum, "in [0, 1)")
-    _require(spec.k >= 1, "k", spec.k, ">= 1")
-    if spec.model != "cnn":
+    for name in ("eta", "finetune_eta"):
+        value = getattr(spec, name)
+        largest = value * max(spec.ms) / min(spec.ms) if spec.eta_scaling == "inverse_m" else value
+        if name == "finetune_eta" and value == 0:
+            continue
         _require(
-            spec.replacement or spec.k <= spec.width,
-            "k",
-            spec.k,
-            f"<= width={spec.width} when selecting without replacement",
+            MIN_ETA <= value and largest <= MAX_ETA,
+            name,
+            value,
+            f"in [{MIN_ETA:.0e}, {MAX_ETA:.0e}] as run (times max(ms)/min(ms) = "
+            f"{max(spec.ms) / min(spec.ms):.4g} under eta_scaling 'inverse_m')",
         )
     _require(
-        len(spec.targets) >= 1 and set(spec.targets) <= set(TARGETS),
+        spec.finetune_eta > 0 or spec.model in TWO_LAYER_MODELS,
+        "finetune_eta",
+        spec.finetune_eta,
+        f"> 0, or 0 (auto) for the two-layer models {TWO_LAYER_MODELS}",
+    )
+    _require(spec.batch_size >= 0, "batch_size", spec.batch_size, ">= 0 (0 = full batch)")
+    _require(0 <= spec.momentum < 1, "momentum", spec.momentum, "in [0, 1)")
+    _require(1 <= spec.k <= MAX_K, "k", spec.k, f"in [1, {MAX_K:.0e}]")
+    smallest = min(prunable_widths(spec))
+    _require(
+        spec.replacement or spec.k <= smallest,
+        "k",
+        spec.k,
+        f"<= the smallest prunable width {smallest} when selecting without replacement",
+    )
+    _require(
+        len(spec.targets) >= 1 and set(spec.targets) <= set(TARGETS) and len(set(spec.targets)) == len(spec.targets),
         "targets",
         spec.targets,
         f"a non-empty subset of {TARGETS}",
     )
-    _require(set(spec.baselines) <= set(BASELINES), "baselines", spec.baselines, f"a subset of {BASELINES}")
-    _require(spec.finetune_steps >= 0, "finetune_steps", spec.finetune_steps, ">= 0")
+    _require(
+        set(spec.baselines) <= set(BASELINES) and len(set(spec.baselines)) == len(spec.baselines),
+        "baselines",
+        spec.baselines,
+        f"a subset of {BASELINES}",
+    )
+    _require(
+        not spec.baselines or spec.model in TWO_LAYER_MODELS,
+        "baselines",
+        spec.baselines,
+        f"empty for model={spec.model!r} (the magnitude and random baselines are two-layer only)",
+    )
+    _require(
+        not spec.baselines or spec.k <= spec.width,
+        "k",
+        spec.k,
+        f"<= width={spec.width} when baselines {spec.baselines} pick k distinct neurons",
+    )
+    _require(
+        0 <= spec.finetune_steps <= MAX_ITERATIONS,
+        "finetune_steps",
+        spec.finetune_steps,
+        f"in [0, {MAX_ITERATIONS:.0e}]",
+    )
     _require(0 < spec.eps < 1, "eps", spec.eps, "in (0, 1)")
     _require(0 < spec.delta < 1, "delta", spec.delta, "in (0, 1)")
-    _require(0 < spec.rel_tol, "rel_tol", spec.rel_tol, "> 0")
-    _require(0 < spec.abs_tol, "abs_tol", spec.abs_tol, "> 0")
+    _require(0 < spec.rel_tol < math.inf, "rel_tol", spec.rel_tol, "a finite number > 0")
+    _require(0 < spec.abs_tol < math.inf, "abs_tol", spec.abs_tol, "a finite number > 0")
     _validate_earlybird(spec)
-    _require(len(spec.cnn_widths) >= 1 and min(spec.cnn_widths) >= 1, "cnn_widths", spec.cnn_widths, "positive")
+    needed = estimate_unit_bytes(spec)
+    _require(
+        needed <= MAX_UNIT_BYTES,
+        "width",
+        spec.width,
+        f"small enough that a unit's largest tensors fit in {MAX_UNIT_BYTES / 2**30:.0f} GiB "
+        f"(estimated {needed / 2**30:.3g} GiB at m={max(spec.ms)}; see estimate_unit_bytes)",
+    )
+
+
+def _check_types(spec: ExperimentSpec) -> None:
+    """Every field has the type of its hint (bool is not an int, an int is a float)."""
+    hints = typing.get_type_hints(ExperimentSpec)
+    for f in dataclasses.fields(spec):
+        kind, value = hints[f.name], getattr(spec, f.name)
+        if typing.get_origin(kind) is tuple:
+            inner = typing.get_args(kind)[0]
+            ok = isinstance(value, tuple) and all(_is_instance(item, inner) for item in value)
+        else:
+            ok = _is_instance(value, kind)
+        _require(ok, f.name, value, f"of type {getattr(kind, '__name__', str(kind))}")
+
+
+def _is_instance(value: Any, kind: Any) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, kind)
+
+
+def _validate_widths(spec: ExperimentSpec) -> None:
+    for name in ("width", "cnn_widths", "mlp_widths"):
+        value = getattr(spec, name)
+        values = value if isinstance(value, tuple) else (value,)
+        _require(
+            1 <= len(values) <= MAX_SIZES and min(values) >= 1,
+            name,
+            value,
+            f"positive, at most {MAX_SIZES} entries",
+        )
+    # The two-layer code needs two neurons: GFS picks among them and the auto Early-Bird mask keeps k < N.
+    _require(spec.model not in TWO_LAYER_MODELS or spec.width >= 2, "width", spec.width, ">= 2")
+
+
+def prunable_widths(spec: ExperimentSpec) -> tuple[int, ...]:
+    """Widths of the layers whose units GFS and the Early-Bird mask select: (width,) for the two-layer
+    nets, mlp_widths (deep_mlp), cnn_widths (the CNN's blocks)."""
+    return {"deep_mlp": spec.mlp_widths, "cnn": spec.cnn_widths}.get(spec.model, (spec.width,))
+
+
+def estimate_unit_bytes(spec: ExperimentSpec) -> int:
+    """A lower estimate of the memory of one unit at the largest m, in bytes: its largest tensors.
+
+    Two-layer: the hidden activations H (m x N float64, and float32 in training), the input weights
+    (N x d), the H_inf and hidden-feature Grams (m x m float64) and the GFS atom Gram when it is used
+    (N x N float64). Deep MLP: the activations of every layer (m x width, float32). CNN: the
+    activations of the widest stage at the input resolution (m x channels x pixels, float32)."""
+    m = max(spec.ms)
+    d = INPUT_DIMS[spec.dataset] if spec.dataset in INPUT_DIMS else 784
+    if spec.model in TWO_LAYER_MODELS:
+        N = spec.width
+        return 12 * m * N + 4 * N * d + 16 * m * m + 8 * N * N
+    if spec.model == "deep_mlp":
+        return 4 * m * (d + sum(spec.mlp_widths)) * 3 + 4 * d * spec.mlp_widths[0]
+    return 4 * m * max(spec.cnn_widths) * d * 3
 
 
 def _validate_earlybird(spec: ExperimentSpec) -> None:
     _require(0 <= spec.earlybird_ratio < 1, "earlybird_ratio", spec.earlybird_ratio, "in (0, 1), or 0 for auto")
-    if spec.earlybird and spec.model != "cnn" and spec.earlybird_ratio == 0:
+    widths = prunable_widths(spec)
+    if spec.earlybird and spec.earlybird_ratio == 0 and spec.model not in BN_MODELS:
         _require(
-            spec.k < spec.width,
+            spec.k * len(widths) < sum(widths),
             "k",
             spec.k,
-            f"< width={spec.width} for the auto Early-Bird ratio 1 - k/width (or set earlybird_ratio)",
+            f"< {sum(widths) / len(widths):g} (the mean prunable width) for the auto Early-Bird ratio "
+            "1 - k L / sum(widths) (or set earlybird_ratio)",
         )
-    _require(spec.earlybird_window >= 2, "earlybird_window", spec.earlybird_window, ">= 2")
+    if spec.earlybird:
+        kept = math.floor((1.0 - earlybird_ratio(spec)) * sum(widths) + 0.5)
+        _require(
+            kept >= 1,
+            "earlybird_ratio",
+            spec.earlybird_ratio,
+            f"a ratio that keeps at least one of the {sum(widths)} units (keeps round((1 - p) * {sum(widths)}) = {kept})",
+        )
     _require(
-        spec.earlybird_masks == 0 or spec.earlybird_masks >= spec.earlybird_window,
+        2 <= spec.earlybird_window <= MAX_EARLYBIRD_MASKS,
+        "earlybird_window",
+        spec.earlybird_window,
+        f"in [2, {MAX_EARLYBIRD_MASKS}]",
+    )
+    _require(
+        spec.earlybird_masks == 0 or spec.earlybird_window <= spec.earlybird_masks <= MAX_EARLYBIRD_MASKS,
         "earlybird_masks",
         spec.earlybird_masks,
-        f"0 (the checkpoint grid) or >= earlybird_window ({spec.earlybird_window})",
+        f"0 (the checkpoint grid) or in [earlybird_window ({spec.earlybird_window}), {MAX_EARLYBIRD_MASKS}]",
     )
     _require(
         spec.earlybird_eps >= 0 and math.isfinite(spec.earlybird_eps),
@@ -244,12 +383,12 @@ def _validate_earlybird(spec: ExperimentSpec) -> None:
         "a finite number >= 0",
     )
     _require(
-        spec.earlybird_bn_l1 == 0 or spec.model == "cnn",
+        spec.earlybird_bn_l1 == 0 or spec.model in BN_MODELS,
         "earlybird_bn_l1",
         spec.earlybird_bn_l1,
-        "0 unless model='cnn' (the two-layer nets have no BatchNorm)",
+        f"0 unless model is one of {BN_MODELS} (the other nets have no BatchNorm)",
     )
-    _require(spec.imp_rounds >= 1, "imp_rounds", spec.imp_rounds, ">= 1")
+    _require(1 <= spec.imp_rounds <= MAX_IMP_ROUNDS, "imp_rounds", spec.imp_rounds, f"in [1, {MAX_IMP_ROUNDS}]")
 
 
 def step_size(spec: ExperimentSpec, m: int, finetune: bool = False) -> float:
@@ -268,11 +407,17 @@ def earlybird_times(spec: ExperimentSpec) -> tuple[int, ...]:
     return tuple(sorted({round(i * last / (spec.earlybird_masks - 1)) for i in range(spec.earlybird_masks)}))
 
 
+AUTO_EARLYBIRD_RATIOS = {"cnn": CNN_EARLYBIRD_RATIO}  # fixed auto ratios; the rest keep as many as GFS
+
+
 def earlybird_ratio(spec: ExperimentSpec) -> float:
-    """The Early-Bird pruning ratio p the unit uses: the field, or the auto value when it is 0."""
+    """The Early-Bird pruning ratio p the unit uses: the field, or the auto value when it is 0:
+    1 - k L / sum(widths) over the L prunable layers (prunable_widths: the mask keeps as many units as
+    GFS keeps, k per layer; two-layer 1 - k/width), or the fixed AUTO_EARLYBIRD_RATIOS (CNN)."""
     if spec.earlybird_ratio > 0:
         return spec.earlybird_ratio
-    return CNN_EARLYBIRD_RATIO if spec.model == "cnn" else 1.0 - spec.k / spec.width
+    widths = prunable_widths(spec)
+    return AUTO_EARLYBIRD_RATIOS.get(spec.model, 1.0 - spec.k * len(widths) / sum(widths))
 
 
 def spec_hash(spec: ExperimentSpec) -> str:

@@ -12,7 +12,11 @@ import argparse
 import json
 import math
 
+import torch
+
 from ebtheory.constants.predict import EstimateConfig, estimate_constants
+from ebtheory.data.preprocess import flatten_unit_sphere, one_hot
+from ebtheory.data.selection import training_subset
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "synthetic")
 CURVES = ("curve_t", "curve_measured_L0", "curve_markov_L0", "curve_lemma_a_measured", "V_t", "drift_t")
@@ -47,21 +51,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delta", type=float, default=0.1, help="failure probability in (0, 1) (default 0.1)")
     parser.add_argument("--kappa", type=float, default=1.0, help="init scale w_r(0) ~ N(0, kappa^2 I) (default 1)")
     parser.add_argument("--eps", type=float, default=0.5, help="Lemma A's eps in (0, 1) (default 0.5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the subset, the split and the net (default 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the subset and the net; the split is fixed, as in `ebtheory run` (default 0)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:<i> or auto (default cpu)")
     parser.add_argument("--curves", action="store_true", help="with --json: also the bound curves over t, V_t, drift")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _load(args: argparse.Namespace) -> tuple[object, object]:
-    from ebtheory.data import flatten_unit_sphere, load_dataset, nested_subset_indices, one_hot
-
-    dataset = load_dataset(args.data, data_dir=args.data_dir, seed=args.seed)
-    available = dataset.X_train.shape[0]
-    if not isinstance(args.m, int) or not 3 <= args.m <= available:
-        raise ValueError(f"m must be an integer in [3, {available}] for {args.data}; got m={args.m}")
-    index = nested_subset_indices(dataset.y_train, args.m, seed=args.seed)
-    return flatten_unit_sphere(dataset.X_train[index]), one_hot(dataset.y_train[index], dataset.num_classes)
+def _load(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training subset the harness draws for (m, seed) (ebtheory.data.selection.training_subset,
+    class-balanced), on the unit sphere, with one-hot targets."""
+    if isinstance(args.m, bool) or not isinstance(args.m, int) or args.m < 3:
+        raise ValueError(f"m must be an integer in [3, training examples of {args.data}]; got m={args.m}")
+    subset = training_subset(args.data, args.data_dir, args.m, args.seed, balanced=True)
+    return flatten_unit_sphere(subset.X), one_hot(subset.y, subset.num_classes)
 
 
 def _table(result: dict) -> str:
@@ -81,7 +88,10 @@ def _table(result: dict) -> str:
             "rate fitted [CI] / theory 1-eta*lambda0/2",
             f"{result['rate']:.6g} [{result['rate_ci'][0]:.6g}, {result['rate_ci'][1]:.6g}] / {result['rate_theory']:.6g}",
         ),
-        ("drift max ||w_r(t)-w_r(0)|| / lazy radius", f"{result['drift']:.6g} / {result['lazy_radius']:.6g}"),
+        (
+            "drift max ||w_r(t)-w_r(0)|| / Du drift bound / lazy radius R",
+            f"{result['drift']:.6g} / {result['drift_bound']:.6g} / {result['lazy_radius']:.6g}",
+        ),
         ("t* exact / upper (measured L0)", f"{result['t_star']:.6g} / {result['t_star_upper']:.6g}"),
         ("t* exact / upper (Markov L0 bound)", f"{result['t_star_markov']:.6g} / {result['t_star_upper_markov']:.6g}"),
         ("bound past t* (2 tol)", f"{result['bound_after_threshold']:.6g}  vacuous={result['vacuous']}"),

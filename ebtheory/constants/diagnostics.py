@@ -24,10 +24,28 @@ from ebtheory.validation import require_open_interval, require_positive, require
 residual_norm = sp.Symbol("r", nonnegative=True)
 
 
-def lazy_radius_expr() -> sp.Expr:
-    """R = sqrt(m) ||y - u(0)||_F / (sqrt(N) lambda0): the radius within which every w_r(t) stays under
-    GD in the NTK regime (Du et al. 2019, Lemma 3.3 / Thm 4.1 proof, there with a constant 4; here 1)."""
+LAZY_RADIUS_CONSTANT = 1.0  # Du et al.'s unknown small constant c of Lemma 3.2, taken as 1
+
+c_lazy = sp.Symbol("c_R", positive=True)
+
+
+def drift_bound_expr() -> sp.Expr:
+    """sqrt(m) ||y - u(0)||_F / (sqrt(N) lambda0): how far GD moves any w_r in the NTK regime (Du et al.
+    2019, Lemma 3.3 / Thm 4.1 proof, there with a constant 4; here 1). A bound on the drift, not the
+    radius the proof needs (that is lazy_radius_expr): the proof needs drift_bound < lazy_radius."""
     return sp.sqrt(symbolic.m) * residual_norm / (sp.sqrt(symbolic.N) * symbolic.lambda0)
+
+
+def lazy_radius_expr() -> sp.Expr:
+    """R = c kappa delta lambda0 / m^2: the radius within which the proof needs every w_r(t) to stay.
+
+    Du et al. 2019, Lemma 3.2 (w_r(0) ~ N(0, I)): with probability >= 1 - delta, any weights with
+    ||w_r - w_r(0)||_2 <= c delta lambda0 / m^2 for all r give lambda_min(H) > lambda0/2 (and
+    ||H - H(0)||_2 < lambda0/4), c an unknown small constant (`c_lazy`, taken as LAZY_RADIUS_CONSTANT).
+    The lemma bounds the chance that a neuron's activation pattern flips, P(|w_r(0).x| < R) <=
+    2R/(sqrt(2 pi) kappa) for w_r(0) ~ N(0, kappa^2 I), so with the init scale kappa the radius scales
+    by kappa (kappa = 1 is Du et al.'s statement). Units: the same as w_r (input-weight norm)."""
+    return c_lazy * symbolic.kappa * symbolic.delta * symbolic.lambda0 / symbolic.m**2
 
 
 def width_requirement_expr() -> sp.Expr:
@@ -43,18 +61,46 @@ def step_size_requirement_expr() -> sp.Expr:
 @functools.cache
 def _numeric(name: str) -> Callable[..., float]:
     expression = {
+        "drift_bound": drift_bound_expr(),
         "lazy_radius": lazy_radius_expr(),
         "width": width_requirement_expr(),
         "step": step_size_requirement_expr(),
     }[name]
-    order = (symbolic.m, symbolic.N, symbolic.lambda0, symbolic.delta, residual_norm)
+    order = (symbolic.m, symbolic.N, symbolic.lambda0, symbolic.delta, residual_norm, symbolic.kappa, c_lazy)
     return sp.lambdify(order, expression, modules="math")
 
 
-def lazy_radius(m: int, width: int, residual: float, lambda0_value: float) -> float:
-    """R = sqrt(m) ||y - u(0)||_F / (sqrt(N) lambda0), constant taken as 1 (lazy_radius_expr)."""
+def drift_bound(m: int, width: int, residual: float, lambda0_value: float) -> float:
+    """sqrt(m) ||y - u(0)||_F / (sqrt(N) lambda0), Du et al.'s bound on the drift, constant taken as 1
+    (drift_bound_expr)."""
     require_positive_int("m", m), require_positive_int("width", width)
-    return float(_numeric("lazy_radius")(m, width, require_positive("lambda0", lambda0_value), 1, residual))
+    if not (math.isfinite(residual) and residual >= 0):
+        raise ValueError(f"residual must be a finite number >= 0 (a norm ||y - u(0)||_F); got residual={residual}")
+    return float(_numeric("drift_bound")(m, width, require_positive("lambda0", lambda0_value), 1, residual, 1, 1))
+
+
+def lazy_radius(m: int, lambda0_value: float, delta: float, kappa: float = 1.0) -> float:
+    """R = c kappa delta lambda0 / m^2 with c = LAZY_RADIUS_CONSTANT (lazy_radius_expr): the radius the
+    proof needs the drift max_r ||w_r(t) - w_r(0)|| to stay within (Du et al. 2019, Lemma 3.2)."""
+    require_positive_int("m", m)
+    lambda0_value = require_positive("lambda0", lambda0_value)
+    delta = require_open_interval("delta", delta, 0.0, 1.0)
+    kappa = require_positive("kappa", kappa)
+    return float(_numeric("lazy_radius")(m, 1, lambda0_value, delta, 0, kappa, LAZY_RADIUS_CONSTANT))
+
+
+def lazy_drift_check(drift: float, m: int, lambda0_value: float, delta: float, kappa: float = 1.0) -> Check:
+    """The `lazy_drift` hypothesis: drift max_{r,t} ||w_r(t) - w_r(0)|| <= R = lazy_radius (Lemma 3.2)."""
+    radius = lazy_radius(m, lambda0_value, delta, kappa)
+    return check(
+        "lazy_drift",
+        drift,
+        "<=",
+        radius,
+        "max_r,t ||w_r(t) - w_r(0)|| against the radius of Du et al. Lemma 3.2, R = c kappa delta lambda0/m^2 "
+        "(lambda_min(H) > lambda0/2 inside it); c taken as 1",
+        constant=LAZY_RADIUS_CONSTANT,
+    )
 
 
 def width_requirement(m: int, lambda0_value: float, delta: float) -> float:
@@ -63,14 +109,16 @@ def width_requirement(m: int, lambda0_value: float, delta: float) -> float:
     lambda0_value = require_positive("lambda0", lambda0_value)
     delta = require_open_interval("delta", delta, 0.0, 1.0)
     try:
-        return float(_numeric("width")(m, 1, lambda0_value, delta, 0))
+        return float(_numeric("width")(m, 1, lambda0_value, delta, 0, 1, 1))
     except OverflowError:
         return math.inf
 
 
 def step_size_requirement(m: int, lambda0_value: float) -> float:
     """lambda0 / m^2, Du et al.'s step-size condition at c_eta = 1."""
-    return float(_numeric("step")(require_positive_int("m", m), 1, require_positive("lambda0", lambda0_value), 1, 0))
+    return float(
+        _numeric("step")(require_positive_int("m", m), 1, require_positive("lambda0", lambda0_value), 0.5, 0, 1, 1)
+    )
 
 
 class Record:

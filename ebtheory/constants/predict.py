@@ -88,6 +88,7 @@ class ConstantsEstimate(diagnostics.Record):
     drift: float
     drift_t: dict
     lazy_radius: float
+    drift_bound: float
     width_required: float
     c1: float
     tol: float
@@ -195,7 +196,8 @@ def _assemble(
     fit = diagnostics.fit_contraction_rate(losses.tolist())
     pointwise, worst = diagnostics.dense_rate_pointwise(losses.tolist(), rate_theory)
     residual = math.sqrt(2.0 * L0)
-    radius = diagnostics.lazy_radius(m, config.width, residual, lam0)
+    radius = diagnostics.lazy_radius(m, lam0, config.delta, config.kappa)
+    moved_bound = diagnostics.drift_bound(m, config.width, residual, lam0)
     drift = max(drifts.values())
     required_width = diagnostics.width_requirement(m, lam0, config.delta)
     empty_loss = 0.5 * y_norm2
@@ -227,14 +229,7 @@ def _assemble(
             1.0,
             "max_t L(t) / ((1 - eta lambda0/2)^t L(0)); <= 1 is Thm 4.1 read literally",
         ),
-        diagnostics.check(
-            "lazy_drift",
-            drift,
-            "<=",
-            radius,
-            "max_r,t ||w_r(t) - w_r(0)|| against sqrt(m)||Y - u(0)||/(sqrt(N) lambda0); "
-            "constant taken as 1 (Du et al. Lemma 3.3 has 4)",
-        ),
+        diagnostics.lazy_drift_check(drift, m, lam0, config.delta, config.kappa),
         diagnostics.check(
             "width",
             config.width,
@@ -299,6 +294,7 @@ def _assemble(
         drift=drift,
         drift_t={int(t): v for t, v in drifts.items()},
         lazy_radius=radius,
+        drift_bound=moved_bound,
         width_required=required_width,
         c1=theory.c1,
         tol=theory.tol,

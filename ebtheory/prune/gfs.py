@@ -24,13 +24,20 @@ The full atom Gram is G = K + beta 1^T + 1 beta^T + m ||b||^2 (`atom_gram`). Two
   one row per step). N x N floats must fit in memory.
 * "residual": per step one product H^T R, O(m N C); no N x N matrix.
 
-Ties. Scores are compared with a tolerance tol = TIE_RTOL[dtype] * k * (gmax + ||Y||) * gmax, where
-gmax = max_r ||g_r||, a bound on the size of the score terms; candidates within tol of the minimum are
-tied and the lowest index wins. This makes planted ties (duplicate neurons) robust to round-off. In
-float64 choices match the float64 naive twin. In float32 the Gram entries carry relative round-off
-~1e-7, so the Gram form's scores err by up to ~k * 1e-7 * max|K|: its choices are eps-optimal in exact
-arithmetic (tests check the chosen candidate's float64 loss is within that of the best); pass
-dtype=torch.float64 for exact choices from float32 activations.
+Reproducible on any machine (issue 10.5). By default the selection runs in float64 on the CPU,
+whatever the dtype and device of the inputs (`dtype=torch.float64`, `device="cpu"`), so a GPU or another
+BLAS cannot change a choice through float32 round-off.
+
+The tie rule. Scores are compared with a relative tolerance: at step k, with
+tol = TIE_RTOL[dtype] * k * (gmax + ||Y||) * gmax and gmax = max_r ||g_r|| (a bound on the size of the
+score terms), every candidate whose score is within tol of the minimum is tied, and the lowest index
+among them wins. In float64 TIE_RTOL is 1e-9: far above the float64 round-off of the scores (~1e-15)
+and of inputs perturbed at 1e-12 (a different BLAS thread count, a last-bit change of the data), so
+such perturbations cannot flip a choice unless the gap sits within 1e-12 of the tolerance itself;
+planted ties (duplicate neurons) go to the lowest copy. Choices match the float64 naive twin. In
+float32 (dtype=torch.float32, TIE_RTOL 1e-6) the Gram entries carry relative round-off ~1e-7, so the
+Gram form's scores err by up to ~k * 1e-7 * max|K|: its choices are eps-optimal in exact arithmetic
+(tests check the chosen candidate's float64 loss is within that of the best).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -60,7 +68,7 @@ __all__ = [
 ]
 
 FORMS = ("auto", "gram", "residual")
-TIE_RTOL = {torch.float32: 1e-6, torch.float64: 1e-12}
+TIE_RTOL = {torch.float32: 1e-6, torch.float64: 1e-9}
 _CHUNK_BYTES = 64 * 2**20
 
 
@@ -117,11 +125,16 @@ class PrunedTwoLayer(nn.Module):
 
     def readout(self) -> tuple[Tensor, Tensor | None]:
         """(W2, bias) with forward(x) == hidden(x) @ W2 + bias."""
-        return self.output_weights, self.output_bias
+        return self.output_weights, self._output_bias()
+
+    def _output_bias(self) -> Tensor | None:
+        bias = self.output_bias
+        return None if bias is None else cast(Tensor, bias)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.hidden(x) @ self.output_weights
-        return out if self.output_bias is None else out + self.output_bias
+        bias = self._output_bias()
+        return out if bias is None else out + bias
 
 
 def pruned_two_layer(
@@ -194,6 +207,7 @@ def _validate(
     dtype: torch.dtype | None,
     replacement: bool,
     n_candidates: object,
+    device: str | torch.device | None = None,
 ) -> _Problem:
     H = _as_float_tensor("H", H)
     if H.ndim != 2 or H.shape[0] < 1 or H.shape[1] < 1:
@@ -223,7 +237,16 @@ def _validate(
             raise ValueError(f"n_candidates must lie in [1, N] = [1, {n_neurons}] or be None; got {n_candidates}")
     dtype = H.dtype if dtype is None else dtype
     if dtype not in TIE_RTOL:
-        raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
+        raise ValueError(f"dtype must be torch.float32, torch.float64 or None (H's dtype); got {dtype}")
+    if device is not None:
+        try:
+            target = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(
+                f"device must be a torch device name such as 'cpu' or None (H's device); got {device!r}"
+            ) from None
+        H, W2, Y = H.to(target), W2.to(target), Y.to(target)
+        bias = None if bias is None else bias.to(target)
     return _Problem(H, W2, Y, bias, k, dtype)
 
 
@@ -370,11 +393,10 @@ def _bias_free_gram(problem: _Problem, memory_limit: int) -> Tensor:
     rows = problem.m if H.dtype == dtype else _rows_per_chunk(problem, K.element_size(), memory_limit)
     for i in range(0, n, block):
         j = min(i + block, n)
-        upper = None
+        upper = torch.zeros(j - i, n - i, dtype=dtype, device=H.device)
         for start in range(0, problem.m, rows):
             chunk = H[start : start + rows].to(dtype)
-            product = chunk[:, i:j].T @ chunk[:, i:]
-            upper = product if upper is None else upper.add_(product)
+            upper.addmm_(chunk[:, i:j].T, chunk[:, i:])
         K[i:j, i:] = upper * (W2[i:j] @ W2[i:].T) * float(n) ** 2
         K[j:, i:j] = K[i:j, j:].T
     if not bool(torch.isfinite(K.diagonal()).all()):
@@ -420,9 +442,14 @@ def greedy_forward_selection(
     n_candidates: int | None = None,
     seed: int = 0,
     memory_limit_bytes: int | None = None,
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | None = torch.float64,
+    device: str | torch.device | None = "cpu",
 ) -> GFSResult:
     """Greedy forward selection of k atoms, scoring every candidate exactly (module docstring).
+
+    dtype, device: where and in what precision the scores are computed (default float64 on the CPU,
+    the reproducible choice; None keeps H's dtype or device). Ties: the lowest index among the
+    candidates within the tolerance of the best (module docstring, "The tie rule").
 
     form "auto" picks "gram" when the N x N Gram (in `dtype`) fits in memory_limit_bytes (default a
     quarter of available RAM) and its build, m N^2 / 2 products, costs no more than the residual
@@ -430,7 +457,7 @@ def greedy_forward_selection(
     recomputed from the chosen atoms. Without replacement (not covered by Lemma A) chosen neurons are
     excluded; n_candidates scores a seeded random subset of that many per step.
     """
-    problem = _validate(H, W2, Y, k, bias, dtype, replacement, n_candidates)
+    problem = _validate(H, W2, Y, k, bias, dtype, replacement, n_candidates, device)
     W1, b1 = _validate_first_layer(W1, b1, problem.N)
     form = require_choice("form", form, FORMS)
     limit = (
@@ -522,13 +549,14 @@ def greedy_forward_selection_naive(
     replacement: bool = True,
     n_candidates: int | None = None,
     seed: int = 0,
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | None = torch.float64,
+    device: str | torch.device | None = "cpu",
 ) -> GFSResult:
     """The slow, obvious twin: per candidate r, one forward pass of the candidate subnetwork,
     u = (N/k) H[:, S + r] @ W2[S + r] + b, and its SUM loss 1/2||u - Y||^2; the smallest loss wins,
     ties (within the module's tolerance, in loss units) to the lowest index. For tests and benchmarks.
     """
-    problem = _validate(H, W2, Y, k, bias, dtype, replacement, n_candidates)
+    problem = _validate(H, W2, Y, k, bias, dtype, replacement, n_candidates, device)
     W1, b1 = _validate_first_layer(W1, b1, problem.N)
     Hd, W2d, Yd = problem.H.to(problem.dtype), problem.W2.to(problem.dtype), problem.Y.to(problem.dtype)
     bd = None if problem.bias is None else problem.bias.to(problem.dtype)

@@ -1,0 +1,147 @@
+"""What every part of a unit shares: its data, its spec, its device, and how a network is scored.
+
+A unit is the (m, seed) cell of a sweep (ebtheory.verify.unit). `UnitContext` carries what every step
+of it needs, so the model families (ebtheory.verify.families) and the Early-Bird / ticket code
+(ebtheory.verify.earlybird_tickets) take one argument instead of five.
+
+Units (docs/theory.md, section 1): losses are sum losses L(u) = 1/2 ||u - Y||_F^2 over the m training
+examples, or the summed cross-entropy when the spec pre-trains with cross_entropy (thresholds are
+read off the loss the network is trained on); `*_mean` is L / m. Steps count iterations.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ebtheory.data.preprocess import flatten_unit_sphere, one_hot
+from ebtheory.data.selection import training_subset
+from ebtheory.train import TrainConfig, fine_tune
+from ebtheory.verify.records import NetworkNumbers
+from ebtheory.verify.spec import ExperimentSpec, step_size
+
+
+@dataclass(frozen=True)
+class UnitData:
+    """Training subset (X, one-hot Y, labels y) and test split of one unit, on CPU.
+
+    X is (m, d) on the unit sphere for the fully connected nets (docs/theory.md, section 1), or the
+    images as stored for the CNN; Y = one_hot(y) (float32, m x C)."""
+
+    X: torch.Tensor
+    Y: torch.Tensor
+    y: torch.Tensor
+    X_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    input_shape: tuple[int, ...]
+
+
+def load_unit_data(spec: ExperimentSpec, m: int, seed: int, *, unit_sphere: bool) -> UnitData:
+    """Data of unit (m, seed): ebtheory.data.selection.training_subset (the subset `ebtheory estimate`
+    draws for the same (m, seed)), inputs projected onto the unit sphere when `unit_sphere`."""
+    subset = training_subset(spec.dataset, spec.data_dir, m, seed, balanced=spec.balanced, n_test=spec.n_test)
+    X, X_test = subset.X, subset.X_test
+    if unit_sphere:
+        X, X_test = flatten_unit_sphere(X), flatten_unit_sphere(X_test)
+    return UnitData(
+        X=X,
+        Y=one_hot(subset.y, subset.num_classes),
+        y=subset.y,
+        X_test=X_test,
+        y_test=subset.y_test,
+        num_classes=subset.num_classes,
+        input_shape=subset.input_shape,
+    )
+
+
+def sum_squared_loss(outputs: torch.Tensor, target: torch.Tensor) -> float:
+    """1/2 ||outputs - target||_F^2 in float64 (a sum loss)."""
+    return float(0.5 * (outputs.double() - target.double()).square().sum())
+
+
+def accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of rows whose argmax is the label (0 for no rows)."""
+    return float((outputs.argmax(dim=1).cpu() == labels.cpu()).double().mean()) if labels.numel() else 0.0
+
+
+def network_numbers(spec: ExperimentSpec, model: nn.Module, data: UnitData, device: torch.device) -> NetworkNumbers:
+    """Sum and per-example training loss against the labels, train and test accuracy.
+
+    The loss is the squared loss 1/2 ||u - Y||^2 against the one-hot labels (docs/theory.md,
+    section 1), or the summed cross-entropy when the spec pre-trains with cross_entropy."""
+    model.eval()
+    with torch.no_grad():
+        train_out = model(data.X.to(device))
+        test_out = model(data.X_test.to(device))
+    if spec.train_loss == "cross_entropy":
+        loss = float(torch.nn.functional.cross_entropy(train_out.double(), data.y.to(device), reduction="sum"))
+    else:
+        loss = sum_squared_loss(train_out, data.Y.to(device))
+    m = data.X.shape[0]
+    return NetworkNumbers(
+        train_loss_sum=loss,
+        train_loss_mean=loss / m,
+        train_acc=accuracy(train_out, data.y),
+        test_acc=accuracy(test_out, data.y_test),
+    )
+
+
+def point_seed(seed: int, t: int) -> int:
+    """The seed of the random choices at point (seed, t), so a resumed unit redraws exactly them."""
+    return int(seed) * 1_000_003 + int(t)
+
+
+@dataclass(frozen=True)
+class UnitContext:
+    """One unit's spec, size m, seed, data and device."""
+
+    spec: ExperimentSpec
+    m: int
+    seed: int
+    data: UnitData
+    device: torch.device
+
+    def train_config(self, *, finetune: bool = False, lr: float | None = None) -> TrainConfig:
+        """TrainConfig of pre-training (or fine-tuning); the step is `lr` when given, else
+        ebtheory.verify.spec.step_size (eta or finetune_eta, scaled per m under eta_scaling inverse_m).
+        SGD with batch_size 0 runs full batch (the spec field's help)."""
+        spec = self.spec
+        batch = (spec.batch_size or self.m) if spec.optimizer == "sgd" else None
+        return TrainConfig(
+            optimizer=spec.optimizer,
+            lr=step_size(spec, self.m, finetune) if lr is None else lr,
+            loss=spec.train_loss,
+            batch_size=batch,
+            momentum=spec.momentum,
+            seed=self.seed,
+        )
+
+    @property
+    def targets(self) -> torch.Tensor:
+        """What pre-training fits: integer labels for cross-entropy, else the one-hot Y."""
+        return self.data.y if self.spec.train_loss == "cross_entropy" else self.data.Y
+
+    def numbers(self, model: nn.Module) -> NetworkNumbers:
+        """network_numbers of `model` on this unit's data."""
+        return network_numbers(self.spec, model, self.data, self.device)
+
+    def finetuned(self, subnet: nn.Module, lr: float) -> NetworkNumbers | None:
+        """The numbers of a copy of `subnet` after spec.finetune_steps steps at step size `lr` on the
+        pre-training loss (None when finetune_steps is 0). `subnet` itself is left unchanged."""
+        if self.spec.finetune_steps == 0:
+            return None
+        tuned = copy.deepcopy(subnet)
+        config = self.train_config(finetune=True, lr=lr)
+        fine_tune(
+            tuned,
+            self.data.X.to(self.device),
+            self.targets.to(self.device),
+            self.spec.finetune_steps,
+            config,
+            device=self.device,
+        )
+        return self.numbers(tuned)

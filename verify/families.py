@@ -1,0 +1,712 @@
+"""Model families of the harness: one object per family owns everything that differs between them.
+
+The unit (ebtheory.verify.unit) and the Early-Bird / ticket code (ebtheory.verify.earlybird_tickets) never ask
+which model they run: they call the family of the spec (`family_of(spec)`, the one registry,
+`FAMILIES`). A family knows how to
+
+- build the dense net and prepare its inputs (`unit_sphere`),
+- measure and prune it at a checkpoint (`measure_point`: the subnetworks, V, the hypotheses' numbers),
+- summarise a unit (`summarise`: the bound's constants, the predicted t*, the hypotheses record),
+- pick the fine-tuning step of a subnetwork (`finetune_step`),
+- draw the Early-Bird mask (`earlybird_mask`), build the EB and GFS tickets at detection
+  (`tickets_at`), and say what IMP prunes and how its result is counted (`imp_parameters`,
+  `imp_neurons`, `ticket_weights`).
+
+Families (spec.model):
+
+- ``ntk``, ``mean_field``: two-layer nets u = H W2 (docs/theory.md, sections 1-4). Exact GFS
+  (ebtheory.prune.gfs) in float64 on CPU against the labels and the dense output, magnitude and
+  random baselines at the same k, Lemma A's check, the hypotheses of the theorem at every checkpoint.
+- ``deep_mlp``: a ReLU MLP (ebtheory.models.DeepMLP, hidden widths spec.mlp_widths) pruned by
+  layer-wise GFS (ebtheory.prune.layerwise), k neurons kept per hidden layer; empirical numbers only
+  (docs/theory.md, section 5.6).
+- ``cnn``: the residual CNN, layer-wise GFS over the blocks' inner channels, k per block; empirical
+  numbers only (docs/theory.md, section 5.6).
+
+To add a family: subclass `ModelFamily`, implement its abstract methods, add it to `FAMILIES`, and
+add its name to ebtheory.verify.spec.MODELS.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, cast
+
+import numpy as np
+import scipy.linalg
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from ebtheory import symbolic
+from ebtheory.constants import diagnostics
+from ebtheory.constants import lambda0 as h_inf_spectrum
+from ebtheory.constants.ntk import two_layer_ntk_lambda_max
+from ebtheory.models import DeepMLP, MeanFieldTwoLayer, ResidualBlock, ResidualCNN, TwoLayerNTK, count_parameters
+from ebtheory.prune.baselines import magnitude_selection, random_selection
+from ebtheory.prune.earlybird import bn_channel_mask, bn_l1_penalty, neuron_norm_mask
+from ebtheory.prune.gfs import atom_spread, greedy_forward_selection, pruned_two_layer
+from ebtheory.prune.imp import PrunedParameter, prunable_parameters
+from ebtheory.prune.layerwise import layerwise_gfs, prunable_layers
+from ebtheory.verify.context import UnitContext, UnitData, point_seed, sum_squared_loss
+from ebtheory.verify.records import (
+    Hypotheses,
+    LemmaACheck,
+    PointDiagnostics,
+    PointRow,
+    Prediction,
+    SubnetEntry,
+    Ticket,
+    UnitConstants,
+)
+from ebtheory.verify.spec import ExperimentSpec, step_size
+
+LEMMA_A_SLACK = 1e-9  # relative float64 slack when checking measured <= bound
+Penalty = Callable[[nn.Module], torch.Tensor]
+
+
+class TwoLayerNet(Protocol):
+    """The two-layer form (ebtheory.models TwoLayerNTK, MeanFieldTwoLayer; ebtheory.prune.gfs.PrunedTwoLayer):
+    out(x) = hidden(x) @ readout()[0], hidden(x) = relu(x W1^T) with W1 = input_weights."""
+
+    input_weights: torch.Tensor
+
+    def readout(self) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+
+
+def _two_layer(model: nn.Module) -> TwoLayerNet:
+    return cast(TwoLayerNet, model)
+
+
+def _linears(model: DeepMLP) -> list[nn.Linear]:
+    return [cast(nn.Linear, layer) for layer in model.layers]
+
+
+def _blocks(model: nn.Module) -> list[ResidualBlock]:
+    return [cast(ResidualBlock, block) for block in cast(ResidualCNN, model).blocks]
+
+
+@dataclass(frozen=True)
+class PointMeasure:
+    """What a family measures at one checkpoint (the family-specific fields of a PointRow)."""
+
+    width: int | None
+    V: float | None
+    subnets: dict[str, SubnetEntry]
+    diagnostics: PointDiagnostics | None
+
+
+@dataclass(frozen=True)
+class TicketPair:
+    """The EB and GFS tickets at the detection checkpoint, before IMP joins them (ebtheory.verify.earlybird_tickets).
+
+    overlap: neurons (channels) both keep; kept_per_block: kept inner channels per block (CNN) or
+    neurons per hidden layer (deep MLP); None for the two-layer nets."""
+
+    earlybird: Ticket
+    gfs: Ticket
+    overlap: int
+    kept_per_block: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class UnitSummary:
+    """What a family adds to a unit's row: the bound's constants, the predicted t* per step-size regime,
+    and the theorem's hypotheses measured on the run (two-layer only; None otherwise)."""
+
+    constants: UnitConstants | None = None
+    predicted: dict[str, Prediction | None] | None = None
+    hypotheses: Hypotheses | None = None
+
+
+class ModelFamily(abc.ABC):
+    """What differs between model families; see the module docstring."""
+
+    name: str
+    unit_sphere: bool = True  # inputs flattened onto the unit sphere (docs/theory.md, section 1)
+    earlybird_score: Literal["neuron_norm", "bn1_scale"] = "neuron_norm"
+    two_layer: bool = False  # the theory (Lemma A, t*) applies
+
+    @abc.abstractmethod
+    def build(self, spec: ExperimentSpec, data: UnitData, seed: int) -> nn.Module:
+        """The dense network of the spec, seeded by the unit's seed."""
+
+    @abc.abstractmethod
+    def measure_point(self, ctx: UnitContext, model: nn.Module, initial: nn.Module, t: int) -> PointMeasure:
+        """Prune and measure `model` at checkpoint t (`initial`: the same net at t = 0)."""
+
+    def summarise(self, ctx: UnitContext, points: Sequence[PointRow], initial_loss_sum: float) -> UnitSummary:
+        """The family's part of the unit row (default: nothing beyond the empirical numbers)."""
+        return UnitSummary()
+
+    def finetune_step(self, ctx: UnitContext, subnet: nn.Module) -> float:
+        """The fine-tuning step of a subnetwork: spec.finetune_eta (ebtheory.verify.spec.step_size)."""
+        return step_size(ctx.spec, ctx.m, finetune=True)
+
+    @abc.abstractmethod
+    def earlybird_mask(self, model: nn.Module, ratio: float) -> torch.Tensor:
+        """The Early-Bird mask of `model` at ratio p (bool, on CPU)."""
+
+    @abc.abstractmethod
+    def tickets_at(self, ctx: UnitContext, model: nn.Module, mask: torch.Tensor, t: int) -> TicketPair:
+        """The EB ticket (the mask's units) and the GFS ticket (as many units, without replacement) at t."""
+
+    @abc.abstractmethod
+    def imp_parameters(self, model: nn.Module) -> list[PrunedParameter]:
+        """The weights iterative magnitude pruning prunes."""
+
+    @abc.abstractmethod
+    def imp_neurons(self, model: nn.Module, chosen: Sequence[PrunedParameter], masks: Sequence[torch.Tensor]) -> int:
+        """Hidden units (inner channels) that keep at least one weight after IMP."""
+
+    @abc.abstractmethod
+    def ticket_weights(self, model: nn.Module, pair: TicketPair, d: int) -> int:
+        """The prunable weights the EB ticket keeps: the count IMP prunes down to (d: input dimension)."""
+
+    def bn_penalty(self, spec: ExperimentSpec) -> Penalty | None:
+        """A penalty added to the pre-training objective (None: none)."""
+        return None
+
+    def ticket(
+        self, ctx: UnitContext, subnet: nn.Module, neurons: int, params: int, iterations: Sequence[int]
+    ) -> Ticket:
+        """A ticket's record: its numbers as pruned, then after spec.finetune_steps of fine-tuning."""
+        pruned = ctx.numbers(subnet)
+        tuned = ctx.finetuned(subnet, self.finetune_step(ctx, subnet))
+        final = tuned if tuned is not None else pruned
+        return Ticket(
+            neurons=neurons,
+            params=params,
+            iterations=tuple(int(i) for i in iterations),
+            total_iterations=int(sum(iterations)),
+            pruned=pruned,
+            train_loss_sum=final.train_loss_sum,
+            train_loss_mean=final.train_loss_mean,
+            train_acc=final.train_acc,
+            test_acc=final.test_acc,
+        )
+
+
+# --------------------------------------------------------------------------------------- two-layer
+
+
+def lemma_a_check(
+    dense_loss: float, spread: float, k: int, eps: float, measured: float, null_loss: float
+) -> LemmaACheck:
+    """Lemma A at one point (proofs/lemma_a.md): bound c1(k) L(u) + V/(2(1-eps)k), whether the measured
+    GFS loss is below it (relative slack LEMMA_A_SLACK), their ratio, and vacuity (bound >= L at k = 0)."""
+    bound = symbolic.lemma_a_bound(dense_loss, spread, k, eps)
+    return LemmaACheck(
+        bound=bound,
+        measured=measured,
+        held=measured <= bound * (1 + LEMMA_A_SLACK) + 1e-12,
+        ratio=measured / bound if bound > 0 else None,
+        dense_loss_sum=dense_loss,
+        null_loss_sum=null_loss,
+        vacuous=bound >= null_loss,
+    )
+
+
+def hidden_gram_lambda_min(X: torch.Tensor, W: torch.Tensor) -> float:
+    """lambda_min of H(t)_ij = x_i . x_j (1/N) sum_r 1{w_r.x_i > 0} 1{w_r.x_j > 0} (Du et al. 2019, Eq. 5).
+
+    float64 on CPU; only the smallest eigenvalue is computed (LAPACK's MRRR driver with
+    subset_by_index), O(m^2 N) for the Gram and about O(m^3 / 3) for the tridiagonal reduction."""
+    X64 = X.detach().to("cpu", torch.float64).reshape(X.shape[0], -1)
+    active = (X64 @ W.detach().to("cpu", torch.float64).T > 0).to(torch.float64)
+    gram = (X64 @ X64.T) * (active @ active.T) / W.shape[0]
+    value = scipy.linalg.eigh(gram.numpy(), eigvals_only=True, subset_by_index=[0, 0], driver="evr")
+    return float(value[0])
+
+
+@dataclass(frozen=True)
+class _TwoLayerState:
+    """A two-layer net at t in float64 on CPU: X, hidden activations H, readout W2, input weights W1."""
+
+    X: torch.Tensor
+    H: torch.Tensor
+    W2: torch.Tensor
+    W1: torch.Tensor
+
+    @classmethod
+    def of(cls, model: nn.Module, data: UnitData) -> _TwoLayerState:
+        # float64 from the float32 weights, so the selection does not depend on float32 BLAS
+        # summation order (threads, CPU model): H = relu(X W1^T), the form of ebtheory.models._TwoLayer.
+        net = _two_layer(model)
+        X = data.X.to(torch.float64)
+        W1 = net.input_weights.detach().to("cpu", torch.float64)
+        W2 = net.readout()[0].detach().to("cpu", torch.float64)
+        return cls(X=X, H=torch.relu(X @ W1.T), W2=W2, W1=W1)
+
+
+class TwoLayerFamily(ModelFamily):
+    """Two-layer nets (ntk, mean_field): exact GFS, baselines, Lemma A, the theorem's constants and hypotheses."""
+
+    two_layer = True
+
+    def __init__(self, name: str, builder: Callable[[ExperimentSpec, int, int, int], nn.Module]) -> None:
+        self.name = name
+        self._builder = builder
+
+    def build(self, spec: ExperimentSpec, data: UnitData, seed: int) -> nn.Module:
+        return self._builder(spec, int(data.X.shape[1]), data.num_classes, seed)
+
+    def finetune_step(self, ctx: UnitContext, subnet: nn.Module) -> float:
+        """spec.finetune_eta, or with finetune_eta = 0 (auto) 1/lambda_max of the subnetwork's sum-loss
+        Gauss-Newton matrix J J^T, half its GD stability limit. Both layers train, so lambda_max <=
+        lambda_max(first-layer NTK) + ||H_S||_2^2 (the readout's Gram): the step is at most 1/lambda_max
+        and at least 1/(2 lambda_max)."""
+        if ctx.spec.finetune_eta > 0:
+            return step_size(ctx.spec, ctx.m, finetune=True)
+        with torch.no_grad():
+            X = ctx.data.X.to(torch.float64)
+            net = _two_layer(subnet)
+            W1 = net.input_weights.detach().to("cpu", torch.float64)
+            hidden = torch.relu(X @ W1.T)
+            readout = float(torch.linalg.matrix_norm(hidden, ord=2)) ** 2
+            first_layer = two_layer_ntk_lambda_max(X, W1, net.readout()[0].detach().cpu())
+        # A zero Gauss-Newton matrix means every chosen neuron is dead on X: all gradients vanish and any
+        # step leaves the subnetwork unchanged.
+        return 1.0 / (first_layer + readout) if first_layer + readout > 0 else 1.0
+
+    def _subnet_entry(
+        self,
+        ctx: UnitContext,
+        state: _TwoLayerState,
+        counts: torch.Tensor,
+        target_name: Literal["labels", "dense"],
+        target: torch.Tensor,
+        curve: tuple[float, ...] | None,
+        lemma: LemmaACheck | None,
+    ) -> SubnetEntry:
+        subnet = pruned_two_layer(state.W1.float(), state.W2.float(), counts.cpu()).to(ctx.device)
+        numbers = ctx.numbers(subnet)
+        with torch.no_grad():
+            counts64 = counts.to(torch.float64)
+            kept = counts64 > 0
+            output = (state.H[:, kept] * (state.W1.shape[0] * counts64[kept] / counts64.sum())) @ state.W2[kept]
+        return SubnetEntry(
+            target=target_name,
+            train_loss_sum=numbers.train_loss_sum,
+            train_loss_mean=numbers.train_loss_mean,
+            train_acc=numbers.train_acc,
+            test_acc=numbers.test_acc,
+            target_loss_sum=sum_squared_loss(output, target),
+            distinct=int(kept.sum()),
+            loss_curve_sum=curve,
+            finetuned=ctx.finetuned(subnet, self.finetune_step(ctx, subnet)),
+            lemma_a=lemma,
+        )
+
+    def measure_point(self, ctx: UnitContext, model: nn.Module, initial: nn.Module, t: int) -> PointMeasure:
+        """GFS to k against each target, the baselines at k, Lemma A, and the hypotheses' numbers at t.
+
+        A subnetwork is u_S = (1/k) sum_{r in S} g_r with the atoms g_r = N H[:, r] (x) W2[r]
+        (docs/theory.md, section 2); the baselines use the same averaging, so equal k compares like
+        with like. The random baseline's seed is derived from (seed, t)."""
+        spec = ctx.spec
+        model.eval()
+        state = _TwoLayerState.of(model, ctx.data)
+        N = state.W1.shape[0]
+        Y = ctx.data.Y.to(torch.float64)
+        dense_out = state.H @ state.W2
+        spread = float(atom_spread(state.H, state.W2))
+        subnets: dict[str, SubnetEntry] = {}
+        for target_name in spec.targets:
+            target_name = cast(Literal["labels", "dense"], target_name)
+            target = Y if target_name == "labels" else dense_out
+            result = greedy_forward_selection(
+                state.H, state.W2, target, spec.k, replacement=spec.replacement, seed=ctx.seed
+            )
+            curve = tuple(float(v) for v in np.asarray(result.losses, dtype=float))
+            lemma = None
+            if spec.replacement:
+                lemma = lemma_a_check(
+                    sum_squared_loss(dense_out, target),
+                    spread,
+                    spec.k,
+                    spec.eps,
+                    curve[-1],
+                    sum_squared_loss(torch.zeros_like(target), target),
+                )
+            subnets[f"gfs_{target_name}"] = self._subnet_entry(
+                ctx, state, result.counts, target_name, target, curve, lemma
+            )
+        for baseline in spec.baselines:
+            if baseline == "magnitude":
+                chosen = magnitude_selection(state.W1, state.W2, spec.k)
+            else:
+                chosen = random_selection(N, spec.k, seed=point_seed(ctx.seed, t))
+            counts = torch.bincount(chosen.cpu(), minlength=N)
+            subnets[baseline] = self._subnet_entry(ctx, state, counts, "labels", Y, None, None)
+        drift = diagnostics.weight_drift(_two_layer(initial).input_weights, _two_layer(model).input_weights)
+        lambda_min_H = hidden_gram_lambda_min(state.X, state.W1)
+        return PointMeasure(
+            width=N, V=spread, subnets=subnets, diagnostics=PointDiagnostics(lambda_min_H=lambda_min_H, drift=drift)
+        )
+
+    def summarise(self, ctx: UnitContext, points: Sequence[PointRow], initial_loss_sum: float) -> UnitSummary:
+        """The bound's constants, t* in both step-size regimes, and the hypotheses (module docstring).
+
+        V_bar is the largest atom spread on the checkpoint grid (docs/theory.md, section 4: a bound on V
+        along training). "fixed_eta" uses the eta this unit ran with (ebtheory.verify.spec.step_size);
+        "du_eta" uses Du et al.'s eta = lambda0 / m^2 (a prediction only)."""
+        spec, data, m = ctx.spec, ctx.data, ctx.m
+        spreads = {p.t: p.V for p in points if p.V is not None}
+        eta_run = step_size(spec, m)
+        spectrum = h_inf_spectrum(data.X.double())
+        lam0, lam_max = float(spectrum.lambda_min), float(spectrum.lambda_max)
+        y_norm2 = float(data.Y.double().square().sum())
+        constants = UnitConstants(
+            lambda0=lam0,
+            lambda_max=lam_max,
+            V0=spreads[0],
+            V_bar=max(spreads.values()),
+            L0_sum=initial_loss_sum,
+            y_norm2=y_norm2,
+            eta=eta_run,
+            width=spec.width,
+            kappa=spec.kappa,
+            eta_times_lambda_max=eta_run * lam_max,
+        )
+        if not lam0 > 0:
+            return UnitSummary(constants=constants)
+        predicted = {
+            regime: _prediction(spec, m, data.num_classes, eta, lam0, constants)
+            for regime, eta in (("fixed_eta", eta_run), ("du_eta", lam0 / m**2))
+        }
+        return UnitSummary(constants=constants, predicted=predicted, hypotheses=_hypotheses(spec, m, points, constants))
+
+    def earlybird_mask(self, model: nn.Module, ratio: float) -> torch.Tensor:
+        """Hidden neurons by ||w_r||_2 of their incoming weights (no BatchNorm in these nets)."""
+        return neuron_norm_mask([_two_layer(model).input_weights], ratio).cpu()
+
+    def tickets_at(self, ctx: UnitContext, model: nn.Module, mask: torch.Tensor, t: int) -> TicketPair:
+        """EB: the n kept neurons as an averaged subnetwork; GFS: GFS without replacement to n neurons."""
+        model.eval()
+        state = _TwoLayerState.of(model, ctx.data)
+        n = int(mask.sum())
+        d, C = state.W1.shape[1], state.W2.shape[1]
+        chosen = greedy_forward_selection(
+            state.H, state.W2, ctx.data.Y.to(torch.float64), n, replacement=False, seed=ctx.seed
+        )
+        iterations = (t, ctx.spec.finetune_steps)
+        tickets = {}
+        for name, counts in (("earlybird", mask.long()), ("gfs", chosen.counts)):
+            subnet = pruned_two_layer(state.W1.float(), state.W2.float(), counts).to(ctx.device)
+            tickets[name] = self.ticket(ctx, subnet, int((counts > 0).sum()), subnet.width * (d + C), iterations)
+        return TicketPair(
+            earlybird=tickets["earlybird"],
+            gfs=tickets["gfs"],
+            overlap=int(((chosen.counts > 0) & mask).sum()),
+            kept_per_block=None,
+        )
+
+    def imp_parameters(self, model: nn.Module) -> list[PrunedParameter]:
+        return [(model, "input_weights")]
+
+    def imp_neurons(self, model: nn.Module, chosen: Sequence[PrunedParameter], masks: Sequence[torch.Tensor]) -> int:
+        return int(masks[0].reshape(masks[0].shape[0], -1).any(dim=1).sum())
+
+    def ticket_weights(self, model: nn.Module, pair: TicketPair, d: int) -> int:
+        return pair.earlybird.neurons * d
+
+
+def _prediction(
+    spec: ExperimentSpec, m: int, C: int, eta: float, lam0: float, constants: UnitConstants
+) -> Prediction | None:
+    """t* (proofs/threshold.md) at step size eta, or None when eta * lambda0 is outside (0, 2)."""
+    if not 0 < eta * lam0 < 2:
+        return None
+    values = symbolic.evaluate_bound(
+        symbolic.BoundInputs(
+            m=m,
+            k=spec.k,
+            eta=eta,
+            lambda0=lam0,
+            delta=spec.delta,
+            V=constants.V_bar,
+            C=C,
+            kappa=spec.kappa,
+            eps=spec.eps,
+            y_norm2=constants.y_norm2,
+            loss="sum",
+        )
+    )
+    L0 = constants.L0_sum
+    measured = symbolic.threshold_from_constants(values.c1, L0, values.tol, eta, lam0)[0] if L0 > 0 else None
+    return Prediction(
+        eta=eta,
+        t_star=values.t_star,
+        t_star_upper=values.t_star_upper,
+        tol=values.tol,
+        c1=values.c1,
+        L0_bound=values.L0_bound,
+        t_star_measured_L0=measured,
+    )
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _hypotheses(spec: ExperimentSpec, m: int, points: Sequence[PointRow], constants: UnitConstants) -> Hypotheses:
+    """The theorem's hypotheses on this run (Hypotheses documents every field)."""
+    lam0 = constants.lambda0
+    radius = diagnostics.lazy_radius(m, lam0, spec.delta, spec.kappa)
+    drifts = [p.diagnostics.drift for p in points if p.diagnostics is not None and p.diagnostics.drift is not None]
+    lams = {
+        p.t: p.diagnostics.lambda_min_H
+        for p in points
+        if p.diagnostics is not None and p.diagnostics.lambda_min_H is not None
+    }
+    eta_bound = diagnostics.step_size_requirement(m, lam0)
+    width_bound = diagnostics.width_requirement(m, lam0, spec.delta)
+    V0 = constants.V0
+    spreads = [p.V for p in points if p.V is not None]
+    drift_max = max(drifts) if drifts else None
+    lam_min = min(lams.values()) if lams else None
+    return Hypotheses(
+        lazy_radius=radius,
+        lazy_radius_constant=diagnostics.LAZY_RADIUS_CONSTANT,
+        drift_max=drift_max,
+        drift_within_radius=None if drift_max is None else drift_max <= radius,
+        lambda_min_H0=lams.get(0),
+        lambda_min_H0_held=None if 0 not in lams else lams[0] >= 0.75 * lam0,
+        lambda_min_H_min=lam_min,
+        lambda_min_H_held=None if lam_min is None else lam_min >= 0.5 * lam0,
+        eta=constants.eta,
+        eta_bound=eta_bound,
+        eta_held=constants.eta <= eta_bound,
+        width=spec.width,
+        width_bound=_finite_or_none(width_bound),
+        width_held=spec.width >= width_bound,
+        V_ratio_max=max(spreads) / V0 if V0 > 0 and spreads else None,
+    )
+
+
+def _ntk(spec: ExperimentSpec, d: int, classes: int, seed: int) -> nn.Module:
+    return TwoLayerNTK(d, spec.width, classes, kappa=spec.kappa, output_mode=spec.output_mode, seed=seed)
+
+
+def _mean_field(spec: ExperimentSpec, d: int, classes: int, seed: int) -> nn.Module:
+    return MeanFieldTwoLayer(d, spec.width, classes, seed=seed)
+
+
+# --------------------------------------------------------------------------------------- layer-wise
+
+
+class LayerwiseFamily(ModelFamily):
+    """Deep nets pruned by layer-wise GFS (ebtheory.prune.layerwise), k units kept per prunable layer;
+    empirical numbers only (docs/theory.md, section 5.6). Baselines are two-layer only (spec.validate)."""
+
+    def measure_point(self, ctx: UnitContext, model: nn.Module, initial: nn.Module, t: int) -> PointMeasure:
+        """Layer-wise GFS against each target: the labels (with the pre-training loss: cross-entropy on
+        the labels, or the squared loss on one-hot Y) or the dense output (squared loss)."""
+        spec = ctx.spec
+        model.eval()
+        X = ctx.data.X.to(ctx.device)
+        subnets: dict[str, SubnetEntry] = {}
+        for target_name in spec.targets:
+            if target_name == "labels":
+                target = ctx.targets.to(ctx.device)
+                loss = "cross_entropy" if spec.train_loss == "cross_entropy" else "squared"
+            else:
+                with torch.no_grad():
+                    target, loss = model(X).detach(), "squared"
+            result = layerwise_gfs(model, X, target, spec.k, loss=loss, replacement=spec.replacement, seed=ctx.seed)
+            subnet = result.model.to(ctx.device)
+            numbers = ctx.numbers(subnet)
+            subnets[f"gfs_{target_name}"] = SubnetEntry(
+                target=target_name,  # type: ignore[arg-type]
+                train_loss_sum=numbers.train_loss_sum,
+                train_loss_mean=numbers.train_loss_mean,
+                train_acc=numbers.train_acc,
+                test_acc=numbers.test_acc,
+                target_loss_sum=None,
+                distinct=int(sum(result.widths_after.values())),
+                loss_curve_sum=None,
+                finetuned=ctx.finetuned(subnet, self.finetune_step(ctx, subnet)),
+                lemma_a=None,
+                params_before=result.params_before,
+                params_after=result.params_after,
+                macs_before=result.macs_before,
+                macs_after=result.macs_after,
+            )
+        return PointMeasure(width=None, V=None, subnets=subnets, diagnostics=None)
+
+    def imp_parameters(self, model: nn.Module) -> list[PrunedParameter]:
+        return prunable_parameters(model)
+
+    def _gfs_ticket(self, ctx: UnitContext, model: nn.Module, kept: Sequence[int], t: int) -> tuple[Ticket, dict]:
+        """GFS without replacement keeping as many units per layer as the mask (on the labels, with the
+        pre-training loss), and its selections by layer name."""
+        loss = "cross_entropy" if ctx.spec.train_loss == "cross_entropy" else "squared"
+        result = layerwise_gfs(
+            model,
+            ctx.data.X.to(ctx.device),
+            ctx.targets.to(ctx.device),
+            [max(n, 1) for n in kept],
+            loss=loss,
+            replacement=False,
+            seed=ctx.seed,
+        )
+        ticket = self.ticket(
+            ctx,
+            result.model.to(ctx.device),
+            int(sum(result.widths_after.values())),
+            result.params_after,
+            (t, ctx.spec.finetune_steps),
+        )
+        return ticket, result.selections
+
+    @staticmethod
+    def _overlap(model: nn.Module, selections: dict, parts: Sequence[torch.Tensor]) -> int:
+        return sum(
+            len(set(selections[name]) & set(torch.nonzero(part).flatten().tolist()))
+            for name, part in zip(prunable_layers(model), parts)
+        )
+
+
+class DeepMLPFamily(LayerwiseFamily):
+    """A ReLU MLP with hidden widths spec.mlp_widths; k neurons kept per hidden layer."""
+
+    name = "deep_mlp"
+
+    def build(self, spec: ExperimentSpec, data: UnitData, seed: int) -> nn.Module:
+        return DeepMLP(int(data.X.shape[1]), spec.mlp_widths, data.num_classes, seed=seed)
+
+    def earlybird_mask(self, model: nn.Module, ratio: float) -> torch.Tensor:
+        """Hidden neurons of every hidden layer by ||w_r||_2 of their incoming weights, one global ratio."""
+        return neuron_norm_mask(model, ratio).cpu()
+
+    @staticmethod
+    def _kept_params(d: int, kept: Sequence[int], outputs: int) -> tuple[int, int]:
+        """(weights, parameters) of the MLP with `kept` neurons per hidden layer (biases included)."""
+        sizes = (d, *kept, outputs)
+        weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
+        return weights, weights + sum(sizes[1:])
+
+    def tickets_at(self, ctx: UnitContext, model: nn.Module, mask: torch.Tensor, t: int) -> TicketPair:
+        """EB: the dense net with the unkept neurons' incoming weights and biases masked to 0 (their
+        ReLU output is exactly 0 and gets no gradient: the same function as removing them);
+        GFS: layer-wise GFS without replacement keeping as many neurons per layer."""
+        mlp = cast(DeepMLP, model)
+        widths = list(mlp.hidden_widths)
+        parts = mask.split(widths)
+        kept = tuple(int(part.sum()) for part in parts)
+        ticket_net = copy.deepcopy(model)
+        for layer, part in zip(_linears(cast(DeepMLP, ticket_net))[:-1], parts):
+            rows = part.to(layer.weight.device)
+            prune.custom_from_mask(layer, "weight", rows[:, None].expand_as(layer.weight).to(layer.weight.dtype))
+            prune.custom_from_mask(layer, "bias", rows.to(layer.bias.dtype))
+        d, outputs = _linears(mlp)[0].in_features, _linears(mlp)[-1].out_features
+        earlybird = self.ticket(
+            ctx, ticket_net, sum(kept), self._kept_params(d, kept, outputs)[1], (t, ctx.spec.finetune_steps)
+        )
+        gfs, selections = self._gfs_ticket(ctx, model, kept, t)
+        return TicketPair(
+            earlybird=earlybird, gfs=gfs, overlap=self._overlap(model, selections, parts), kept_per_block=kept
+        )
+
+    def imp_neurons(self, model: nn.Module, chosen: Sequence[PrunedParameter], masks: Sequence[torch.Tensor]) -> int:
+        hidden = {id(layer) for layer in _linears(cast(DeepMLP, model))[:-1]}
+        return sum(
+            int(mask.reshape(mask.shape[0], -1).any(dim=1).sum())
+            for (module, _), mask in zip(chosen, masks)
+            if id(module) in hidden
+        )
+
+    def ticket_weights(self, model: nn.Module, pair: TicketPair, d: int) -> int:
+        assert pair.kept_per_block is not None
+        return self._kept_params(d, pair.kept_per_block, _linears(cast(DeepMLP, model))[-1].out_features)[0]
+
+
+def _inner_channel_sizes(block: ResidualBlock) -> tuple[int, int]:
+    """(conv weights, all parameters) one inner channel of a residual block carries: its conv1 filter,
+    its bn1 scale and shift, its conv2 input slice."""
+    weights = block.conv1.weight[0].numel() + block.conv2.weight[:, 0].numel()
+    bias = 0 if block.conv1.bias is None else 1
+    return weights, weights + bias + 2
+
+
+class CNNFamily(LayerwiseFamily):
+    """The residual CNN (ebtheory.models.ResidualCNN, stage widths spec.cnn_widths); k inner channels
+    kept per block; Early-Bird masks from bn1's scales (You et al. 2020)."""
+
+    name = "cnn"
+    unit_sphere = False
+    earlybird_score = "bn1_scale"
+
+    def build(self, spec: ExperimentSpec, data: UnitData, seed: int) -> nn.Module:
+        channels = data.input_shape[0] if len(data.input_shape) == 3 else 1
+        return ResidualCNN(channels, data.num_classes, data.input_shape[-1], widths=spec.cnn_widths, seed=seed)
+
+    def earlybird_mask(self, model: nn.Module, ratio: float) -> torch.Tensor:
+        """Inner channels by |gamma| of each residual block's bn1: the block outputs must match the
+        shortcut, so only the inner channels can be removed (the channels layer-wise GFS selects)."""
+        return bn_channel_mask([block.bn1.weight for block in _blocks(model)], ratio).cpu()
+
+    def bn_penalty(self, spec: ExperimentSpec) -> Penalty | None:
+        """The L1 penalty on BN scales (You et al. Sec. 3.2) when spec.earlybird_bn_l1 > 0."""
+        if spec.earlybird_bn_l1 == 0:
+            return None
+        return lambda model: bn_l1_penalty(model, spec.earlybird_bn_l1)
+
+    def tickets_at(self, ctx: UnitContext, model: nn.Module, mask: torch.Tensor, t: int) -> TicketPair:
+        """EB: the dense net with the unkept inner channels zeroed (bn1 scale and shift masked, so the
+        channel's output is exactly 0: the same function as removing it); GFS: layer-wise GFS without
+        replacement keeping as many inner channels per block."""
+        widths = [block.bn1.num_features for block in _blocks(model)]
+        parts = mask.split(widths)
+        kept = tuple(int(part.sum()) for part in parts)
+        ticket_net = copy.deepcopy(model)
+        for block, part in zip(_blocks(ticket_net), parts):
+            for name in ("weight", "bias"):
+                prune.custom_from_mask(block.bn1, name, part.to(block.bn1.weight.device, block.bn1.weight.dtype))
+        removed = sum((w - n) * _inner_channel_sizes(block)[1] for block, w, n in zip(_blocks(model), widths, kept))
+        earlybird = self.ticket(
+            ctx, ticket_net, sum(kept), count_parameters(model) - removed, (t, ctx.spec.finetune_steps)
+        )
+        gfs, selections = self._gfs_ticket(ctx, model, kept, t)
+        return TicketPair(
+            earlybird=earlybird, gfs=gfs, overlap=self._overlap(model, selections, parts), kept_per_block=kept
+        )
+
+    def imp_neurons(self, model: nn.Module, chosen: Sequence[PrunedParameter], masks: Sequence[torch.Tensor]) -> int:
+        inner = {id(block.conv1) for block in _blocks(model)}
+        return sum(
+            int(mask.reshape(mask.shape[0], -1).any(dim=1).sum())
+            for (module, _), mask in zip(chosen, masks)
+            if id(module) in inner
+        )
+
+    def ticket_weights(self, model: nn.Module, pair: TicketPair, d: int) -> int:
+        """Every conv / linear weight but those of the removed inner channels."""
+        assert pair.kept_per_block is not None
+        total = sum(getattr(module, name).numel() for module, name in prunable_parameters(model))
+        widths = [block.bn1.num_features for block in _blocks(model)]
+        return total - sum(
+            (w - n) * _inner_channel_sizes(block)[0] for block, w, n in zip(_blocks(model), widths, pair.kept_per_block)
+        )
+
+
+# ------------------------------------------------------------------------------------------ registry
+
+FAMILIES: dict[str, ModelFamily] = {
+    "ntk": TwoLayerFamily("ntk", _ntk),
+    "mean_field": TwoLayerFamily("mean_field", _mean_field),
+    "deep_mlp": DeepMLPFamily(),
+    "cnn": CNNFamily(),
+}
+
+
+def family_of(spec: ExperimentSpec) -> ModelFamily:
+    """The family of spec.model (FAMILIES)."""
+    if spec.model not in FAMILIES:
+        raise ValueError(f"model must be one of {sorted(FAMILIES)}; got model={spec.model!r}")
+    return FAMILIES[spec.model]
