@@ -18,6 +18,16 @@ from ebtheory.prune.layerwise import layerwise_gfs, prunable_layers
 TIE = 1e-9  # float64 scores closer than this (relative) count as ties
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny tensors on a shared 2-core machine: one intra-op thread is over 10x faster than two (the
+    OpenMP threads wait on each other under load), and results do not depend on the thread count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def _gate(selection: list[int], width: int) -> Tensor:
     """Averaged subnetwork gate: unit j carries count_j * n / |S|."""
     counts = torch.bincount(torch.tensor(selection), minlength=width).double()

@@ -19,18 +19,40 @@ Losses (sum over the m examples, THEORY.md convention):
     "cross_entropy": L = -sum_i sum_c T_ic log softmax(f(x_i))_c
 where T is Y itself (an m x C float matrix) or one_hot(Y) for integer labels Y.
 
-The scores are computed in eval mode (BatchNorm uses its running statistics, so every example and
-every candidate sees the same fixed function). The result's model is physically smaller: for a DeepMLP
+BatchNorm during scoring (`LayerwiseOptions.statistics`, issue 12.3). "running": eval mode, every
+BatchNorm uses its running statistics, so every candidate sees the same fixed function; after pruning
+those statistics are stale. "batch": every BatchNorm normalises each candidate subnetwork with the
+statistics of that subnetwork's own activations over the m examples (a train-mode forward of the
+candidate alone, running buffers untouched; ebtheory.prune.batchnorm.normalise), so a candidate is
+judged as it will behave once its statistics are re-estimated. Under "batch" the gate's overall scale
+n/|S| cancels in the BatchNorm after the pruned layer (only the relative counts matter).
+
+After each pruned layer (and on the dense working copy before the first) `reestimate_bn` recomputes
+every running mean and variance on X with no weight change (ebtheory.prune.batchnorm), so every
+returned subnetwork carries statistics of its own. Per-layer fine-tuning (`finetune_epochs`) trains
+the whole working net for a fraction of an epoch in train mode after each layer, as Ye et al.'s
+reference code does (0.1 epoch); adaptive stopping (`stop_accuracy`) ends a layer's selection once
+the subnetwork's training accuracy reaches that fraction of the dense net's (Ye et al.: 0.98).
+`LayerwiseOptions()` holds the practitioner defaults (without replacement, half the channels of each
+block, batch statistics, re-estimation); calling `layerwise_gfs` without `options` keeps the
+behaviour of the versions before issue 12 (`LEGACY_OPTIONS`: eval-mode scoring, no re-estimation),
+so recorded runs reproduce.
+
+The result's model is physically smaller: for a DeepMLP
 each hidden Linear keeps the chosen rows and the next Linear the chosen columns times count * n / |S|;
 for a ResidualCNN each block keeps the chosen conv1 output channels, the matching bn1 entries (weight,
 bias, running_mean, running_var) and conv2 input channels times count * n / |S|. Not pruned in a
 ResidualCNN: the stem, the block outputs (conv2 / bn2 / shortcut, tied to the identity shortcuts) and
-the head.
+the head. `prune_units` builds the same smaller net for any given units with their weights unchanged
+(no gate scale), and `l1_norm_units` (Li et al., ICLR 2017) and `random_units` choose units for the
+baselines at equal size.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,13 +62,84 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebtheory.models import DeepMLP, ResidualCNN, count_macs, count_parameters
+from ebtheory.models import DeepMLP, ResidualBlock, ResidualCNN, count_macs, count_parameters
+from ebtheory.prune.batchnorm import normalise, reestimate_batch_norm
+from ebtheory.train import TrainConfig, fine_tune_epochs
 from ebtheory.validation import require_choice, require_positive_int
 
-__all__ = ["LayerwiseResult", "layerwise_gfs", "prunable_layers", "LOSSES"]
+__all__ = [
+    "LEGACY_OPTIONS",
+    "LOSSES",
+    "STATISTICS",
+    "LayerwiseOptions",
+    "LayerwiseResult",
+    "l1_norm_units",
+    "layerwise_gfs",
+    "prunable_layers",
+    "prune_units",
+    "random_units",
+    "reestimate_batch_norm",
+]
 
 LOSSES = ("squared", "cross_entropy")
+STATISTICS = ("batch", "running")
 Keep = int | float | Sequence[int] | Mapping[str, int]
+CANDIDATE_ELEMENTS = 2**25  # auto candidate_batch: about this many floats per stacked mixer output
+
+
+@dataclass(frozen=True)
+class LayerwiseOptions:
+    """How layer-wise GFS prunes (issue 12.3; Ye et al., ICML 2020, and their reference code).
+
+    keep: greedy steps per layer (see `layerwise_gfs`); default 0.5 = half the units of each layer.
+    replacement: select with replacement (Lemma A, THEORY.md section 2) or without (Ye et al.'s code).
+    statistics: "batch" scores each candidate with BatchNorm batch statistics of its own activations
+        over the m examples (no running-statistics update); "running" in eval mode (module docstring).
+    reestimate_bn: re-estimate BatchNorm running statistics on X (no weight change) for the dense
+        working copy, after every pruned layer and so for the returned subnetwork.
+    stop_accuracy: adaptive stopping; a layer's selection ends after the first step at which the
+        subnetwork's training accuracy (argmax of the outputs against argmax of the target rows, in
+        the scoring mode) is >= stop_accuracy * the dense net's; `keep` is then the cap. None: no stop.
+    finetune_epochs: after each layer, train the whole working net this many epochs (fractions allowed,
+        ebtheory.train.epochs_to_steps) with `finetune` (its loss must match: cross_entropy for
+        loss="cross_entropy", mean_squares or sum_squares for "squared"); layer i uses minibatch seed
+        finetune.seed + i. 0: none.
+    bn_batch_size: rows per batch of the BatchNorm re-estimate.
+    """
+
+    keep: Keep = 0.5
+    replacement: bool = False
+    statistics: str = "batch"
+    reestimate_bn: bool = True
+    stop_accuracy: float | None = None
+    finetune_epochs: float = 0.0
+    finetune: TrainConfig | None = None
+    bn_batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.replacement, bool):
+            raise ValueError(f"replacement must be True or False; got replacement={self.replacement!r}")
+        require_choice("statistics", self.statistics, STATISTICS)
+        if not isinstance(self.reestimate_bn, bool):
+            raise ValueError(f"reestimate_bn must be True or False; got reestimate_bn={self.reestimate_bn!r}")
+        if self.stop_accuracy is not None and not (
+            isinstance(self.stop_accuracy, numbers.Real) and 0 < float(self.stop_accuracy) <= 1
+        ):
+            raise ValueError(f"stop_accuracy must be None or lie in (0, 1]; got stop_accuracy={self.stop_accuracy!r}")
+        if not (
+            isinstance(self.finetune_epochs, numbers.Real)
+            and math.isfinite(float(self.finetune_epochs))
+            and self.finetune_epochs >= 0
+        ):
+            raise ValueError(
+                f"finetune_epochs must be a finite number >= 0; got finetune_epochs={self.finetune_epochs!r}"
+            )
+        if self.finetune_epochs > 0 and not isinstance(self.finetune, TrainConfig):
+            raise ValueError(f"finetune must be a TrainConfig when finetune_epochs > 0; got finetune={self.finetune!r}")
+        require_positive_int("bn_batch_size", self.bn_batch_size)
+
+
+LEGACY_OPTIONS = LayerwiseOptions(keep=0.5, replacement=True, statistics="running", reestimate_bn=False)
 
 
 @dataclass(frozen=True)
@@ -55,8 +148,13 @@ class LayerwiseResult:
 
     model: the new, smaller network (same class as the input; the input model is not modified).
     selections: layer name -> chosen unit indices of that layer in selection order, with repeats.
-    losses: layer name -> (k,) float64, the whole net's sum loss after each step at that layer.
-    dense_loss: sum loss of the input model (eval mode).
+    losses: layer name -> (steps,) float64, the whole net's sum loss after each step at that layer, in
+        the scoring mode (`LayerwiseOptions.statistics`); fewer than `keep` steps after an adaptive stop.
+    dense_loss: sum loss of the dense working copy in eval mode (after re-estimation when reestimate_bn).
+    accuracies: layer name -> (steps,) training accuracy after each step (argmax against argmax of
+        the target rows), in the scoring mode.
+    dense_accuracy: the dense working copy's training accuracy in the scoring mode.
+    options: the options the selection ran with.
     widths_before / widths_after: layer name -> number of units.
     params_* (count_parameters) and macs_* (count_macs, per example) before and after pruning.
     """
@@ -71,6 +169,9 @@ class LayerwiseResult:
     params_after: int
     macs_before: int
     macs_after: int
+    accuracies: dict[str, np.ndarray]
+    dense_accuracy: float
+    options: LayerwiseOptions
 
 
 @dataclass(frozen=True)
@@ -172,6 +273,25 @@ def _batch_norm_channels(bn: nn.BatchNorm2d, kept: Tensor) -> nn.BatchNorm2d:
     return new
 
 
+def _shrinker(model: nn.Module, index: int) -> Callable[[Tensor, Tensor], None]:
+    """(kept indices, input scales) -> make prunable layer `index` of `model` keep only those units."""
+    if isinstance(model, DeepMLP):
+
+        def shrink_mlp(kept: Tensor, scales: Tensor) -> None:
+            model.layers[index + 1] = _input_units(model.layers[index + 1], kept, scales)
+            model.layers[index] = _output_units(model.layers[index], kept)
+
+        return shrink_mlp
+    block = model.blocks[index]
+
+    def shrink_block(kept: Tensor, scales: Tensor) -> None:
+        block.conv2 = _input_units(block.conv2, kept, scales)
+        block.bn1 = _batch_norm_channels(block.bn1, kept)
+        block.conv1 = _output_units(block.conv1, kept)
+
+    return shrink_block
+
+
 def _mlp_site(model: DeepMLP, index: int, X: Tensor) -> _Site:
     h = X.flatten(1)
     for layer in model.layers[: index + 1]:
@@ -183,40 +303,65 @@ def _mlp_site(model: DeepMLP, index: int, X: Tensor) -> _Site:
             z = layer(F.relu(z))
         return z
 
-    def shrink(kept: Tensor, scales: Tensor) -> None:
-        model.layers[index + 1] = _input_units(model.layers[index + 1], kept, scales)
-        model.layers[index] = _output_units(model.layers[index], kept)
-
-    return _Site(model.layers[index].out_features, h, model.layers[index + 1], above, shrink)
+    return _Site(model.layers[index].out_features, h, model.layers[index + 1], above, _shrinker(model, index))
 
 
-def _cnn_site(model: ResidualCNN, index: int, X: Tensor) -> _Site:
-    h = model.features(X)
+# Functional forwards of ResidualCNN with a choice of BatchNorm statistics (normalise: groups=None is
+# eval mode with running statistics, groups=G normalises each of G stacked batches with its own).
+def _stem(model: ResidualCNN, X: Tensor, groups: int | None) -> Tensor:
+    x = X.reshape(X.shape[0], *model.input_shape) if X.dim() == 2 else X
+    return F.relu(normalise(model.stem[1], model.stem[0](x), groups))
+
+
+def _inner(block: ResidualBlock, h: Tensor, groups: int | None) -> Tensor:
+    return F.relu(normalise(block.bn1, block.conv1(h), groups))
+
+
+def _shortcut(block: ResidualBlock, h: Tensor, groups: int | None) -> Tensor:
+    if isinstance(block.shortcut, nn.Identity):
+        return h
+    return normalise(block.shortcut[1], block.shortcut[0](h), groups)
+
+
+def _block(block: ResidualBlock, h: Tensor, groups: int | None) -> Tensor:
+    """ResidualBlock.forward: relu(bn2(conv2(inner(h))) + shortcut(h))."""
+    return F.relu(normalise(block.bn2, block.conv2(_inner(block, h, groups)), groups) + _shortcut(block, h, groups))
+
+
+def _forward(model: nn.Module, X: Tensor, statistics: str) -> Tensor:
+    """The whole net's outputs on X, BatchNorm in the scoring mode (batch statistics over all of X)."""
+    if isinstance(model, DeepMLP) or statistics == "running":
+        return model(X)
+    h = _stem(model, X, 1)
+    for block in model.blocks:
+        h = _block(block, h, 1)
+    return model.classify(h)
+
+
+def _cnn_site(model: ResidualCNN, index: int, X: Tensor, statistics: str) -> _Site:
+    below = 1 if statistics == "batch" else None
+    h = _stem(model, X, below)
     for block in model.blocks[:index]:
-        h = block(h)
+        h = _block(block, h, below)
     block = model.blocks[index]
-    shortcut = block.shortcut(h)
+    shortcut = _shortcut(block, h, below)
     upper = list(model.blocks[index + 1 :])
 
     def above(z: Tensor) -> Tensor:
         batch = z.shape[:2]
-        y = F.relu(block.bn2(z.flatten(0, 1)).unflatten(0, batch) + shortcut).flatten(0, 1)
+        groups = batch[0] if statistics == "batch" else None
+        y = F.relu(normalise(block.bn2, z.flatten(0, 1), groups).unflatten(0, batch) + shortcut).flatten(0, 1)
         for later in upper:
-            y = later(y)
+            y = _block(later, y, groups)
         return model.classify(y).unflatten(0, batch)
 
-    def shrink(kept: Tensor, scales: Tensor) -> None:
-        block.conv2 = _input_units(block.conv2, kept, scales)
-        block.bn1 = _batch_norm_channels(block.bn1, kept)
-        block.conv1 = _output_units(block.conv1, kept)
-
-    return _Site(block.conv1.out_channels, block.inner(h), block.conv2, above, shrink)
+    return _Site(block.conv1.out_channels, _inner(block, h, below), block.conv2, above, _shrinker(model, index))
 
 
-def _site(model: nn.Module, index: int, X: Tensor) -> _Site:
+def _site(model: nn.Module, index: int, X: Tensor, statistics: str) -> _Site:
     if isinstance(model, DeepMLP):
         return _mlp_site(model, index, X)
-    return _cnn_site(model, index, X)
+    return _cnn_site(model, index, X, statistics)
 
 
 def _mix(mixer: nn.Linear | nn.Conv2d, h: Tensor) -> Tensor:
@@ -302,75 +447,77 @@ def _steps_per_layer(keep: Keep, names: list[str], widths: list[int], replacemen
     return steps
 
 
+@dataclass(frozen=True)
+class _LayerSelection:
+    chosen: list[int]  # unit indices in selection order, with repeats
+    losses: np.ndarray  # (steps,) sum loss after each step
+    accuracies: np.ndarray  # (steps,) training accuracy after each step
+    counts: Tensor  # (width,) times each unit was chosen
+
+
 def _select_layer(
     site: _Site,
     targets: Tensor,
+    labels: Tensor,
     loss: str,
     steps: int,
     replacement: bool,
-    candidate_batch: int,
+    candidate_batch: int | None,
     n_candidates: int | None,
     generator: torch.Generator,
-) -> tuple[list[int], np.ndarray, Tensor]:
-    """Greedy steps at one layer; returns (chosen indices in order, loss after each step, counts)."""
+    stop_at: float | None,
+) -> _LayerSelection:
+    """Greedy steps at one layer, at most `steps`; stops early once the accuracy reaches `stop_at`."""
     h, mixer, width = site.activations, site.mixer, site.width
     bias = _mixer_bias(mixer)
     counts = torch.zeros(width, dtype=torch.long, device=h.device)
     mixed = torch.zeros_like(_mix(mixer, h))
+    if candidate_batch is None:
+        candidate_batch = max(1, min(128, CANDIDATE_ELEMENTS // max(1, mixed.numel())))
     chosen: list[int] = []
-    losses = np.empty(steps, dtype=np.float64)
+    losses: list[float] = []
+    accuracies: list[float] = []
     for step in range(1, steps + 1):
         pool = torch.arange(width, device=h.device) if replacement else torch.nonzero(counts == 0).flatten()
         if n_candidates is not None and n_candidates < len(pool):
             pool = pool[torch.randperm(len(pool), generator=generator)[:n_candidates].to(h.device)].sort().values
         scale = width / step
-        best_loss, best_unit = float("inf"), -1
+        best_loss, best_unit, best_accuracy = float("inf"), -1, 0.0
         for start in range(0, len(pool), candidate_batch):
             units = pool[start : start + candidate_batch]
             z = scale * (mixed + _unit_contributions(mixer, h, units)) + bias
+            outputs = site.above(z)
             # a NaN score must not hide the finite ones (argmin would return the NaN)
-            scores = torch.nan_to_num(_batched_loss(site.above(z), targets, loss), nan=float("inf"))
+            scores = torch.nan_to_num(_batched_loss(outputs, targets, loss), nan=float("inf"))
             position = int(torch.argmin(scores))
             if float(scores[position]) < best_loss:
                 best_loss, best_unit = float(scores[position]), int(units[position])
+                best_accuracy = float((outputs[position].argmax(dim=-1) == labels).double().mean())
         if not np.isfinite(best_loss):
             raise ValueError(f"the loss of every candidate at step {step} is not finite (NaN or inf)")
         mixed = mixed + _unit_contributions(mixer, h, torch.tensor([best_unit], device=h.device))[0]
         counts[best_unit] += 1
         chosen.append(best_unit)
-        losses[step - 1] = best_loss
-    return chosen, losses, counts
+        losses.append(best_loss)
+        accuracies.append(best_accuracy)
+        if stop_at is not None and best_accuracy >= stop_at:
+            break
+    return _LayerSelection(chosen, np.asarray(losses, dtype=np.float64), np.asarray(accuracies), counts)
 
 
-def layerwise_gfs(
-    model: nn.Module,
-    X: Tensor,
-    Y: Tensor,
-    keep: Keep,
-    *,
-    loss: str = "squared",
-    replacement: bool = True,
-    candidate_batch: int = 128,
-    n_candidates: int | None = None,
-    seed: int = 0,
-) -> LayerwiseResult:
-    """Layer-wise greedy forward selection (Ye et al., ICML 2020) of a DeepMLP or ResidualCNN.
+def _finetune_config(options: LayerwiseOptions, loss: str, index: int) -> TrainConfig:
+    config = options.finetune
+    assert config is not None  # LayerwiseOptions checks it when finetune_epochs > 0
+    allowed = ("cross_entropy",) if loss == "cross_entropy" else ("mean_squares", "sum_squares")
+    if config.loss not in allowed:
+        raise ValueError(
+            f"options.finetune.loss must be one of {allowed} to fine-tune the objective of loss={loss!r}; "
+            f"got {config.loss!r}"
+        )
+    return dataclasses.replace(config, seed=config.seed + index)
 
-    keep: greedy steps per layer (|S| of that layer): an int for every layer, a fraction in (0, 1] of each
-        layer's width, a sequence with one int per layer of `prunable_layers(model)`, or a mapping from
-        those names. With replacement the layer keeps the distinct chosen units (at most `keep`).
-    loss: "squared" or "cross_entropy" (sum over examples, see the module docstring).
-    replacement: select with replacement (as in Lemma A) or without (Ye et al.'s reference code).
-    candidate_batch: candidates scored in one batched forward pass (memory ~ candidate_batch x the
-        activations above the layer).
-    n_candidates: if given, each step scores a seeded random sample of this many candidates.
-    Returns a LayerwiseResult; the input model is left unchanged.
-    """
-    names = prunable_layers(model)
-    loss = require_choice("loss", loss, LOSSES)
-    candidate_batch = require_positive_int("candidate_batch", candidate_batch)
-    if n_candidates is not None:
-        n_candidates = require_positive_int("n_candidates", n_candidates)
+
+def _check_inputs(model: nn.Module, X: Tensor, seed: int) -> Tensor:
     if not isinstance(X, Tensor) or X.dim() < 2 or X.shape[0] < 1:
         raise ValueError(f"X must be a tensor of shape (m, ...) with m >= 1; got {getattr(X, 'shape', X)!r}")
     reference = next(model.parameters())
@@ -379,28 +526,103 @@ def layerwise_gfs(
         raise ValueError("X must be finite; it contains NaN or inf")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
+    return X
+
+
+def layerwise_gfs(
+    model: nn.Module,
+    X: Tensor,
+    Y: Tensor,
+    keep: Keep | None = None,
+    *,
+    options: LayerwiseOptions | None = None,
+    loss: str = "squared",
+    replacement: bool | None = None,
+    candidate_batch: int | None = None,
+    n_candidates: int | None = None,
+    seed: int = 0,
+) -> LayerwiseResult:
+    """Layer-wise greedy forward selection (Ye et al., ICML 2020) of a DeepMLP or ResidualCNN.
+
+    options: a LayerwiseOptions (module docstring). None keeps the behaviour before issue 12,
+        LEGACY_OPTIONS (eval-mode scoring against running statistics, no re-estimation, with
+        replacement); pass LayerwiseOptions() for the practitioner defaults.
+    keep: overrides options.keep. Greedy steps per layer (|S| of that layer, at most): an int for every
+        layer, a fraction in (0, 1] of each layer's width, a sequence with one int per layer of
+        `prunable_layers(model)`, or a mapping from those names. With replacement the layer keeps the
+        distinct chosen units (at most `keep`).
+    loss: "squared" or "cross_entropy" (sum over examples, see the module docstring).
+    replacement: overrides options.replacement when given.
+    candidate_batch: candidates scored in one batched forward pass (memory ~ candidate_batch x the
+        activations above the layer); None: up to 128, fewer when the stacked mixer outputs would
+        exceed CANDIDATE_ELEMENTS floats. The choice does not change the result.
+    n_candidates: if given, each step scores a seeded random sample of this many candidates.
+    Returns a LayerwiseResult; the input model is left unchanged.
+    """
+    options = LEGACY_OPTIONS if options is None else options
+    if not isinstance(options, LayerwiseOptions):
+        raise ValueError(f"options must be a LayerwiseOptions or None; got {type(options).__name__}")
+    if keep is not None or replacement is not None:
+        options = dataclasses.replace(
+            options,
+            keep=options.keep if keep is None else keep,
+            replacement=options.replacement if replacement is None else replacement,
+        )
+    names = prunable_layers(model)
+    loss = require_choice("loss", loss, LOSSES)
+    if candidate_batch is not None:
+        candidate_batch = require_positive_int("candidate_batch", candidate_batch)
+    if n_candidates is not None:
+        n_candidates = require_positive_int("n_candidates", n_candidates)
+    X = _check_inputs(model, X, seed)
     generator = torch.Generator().manual_seed(int(seed))
 
     work = copy.deepcopy(model).eval()
+    if options.reestimate_bn:
+        reestimate_batch_norm(work, X, batch_size=options.bn_batch_size)
     selections: dict[str, list[int]] = {}
     losses: dict[str, np.ndarray] = {}
+    accuracies: dict[str, np.ndarray] = {}
     widths_before: dict[str, int] = {}
     widths_after: dict[str, int] = {}
     with torch.no_grad():
         dense_outputs = work(X)
         targets = _targets(Y, X.shape[0], dense_outputs.shape[1], loss, X.dtype, X.device)
+        labels = targets.argmax(dim=1)
         dense_loss = float(_batched_loss(dense_outputs[None], targets, loss)[0])
-        steps = _steps_per_layer(keep, names, [_site_width(work, i) for i in range(len(names))], replacement)
-        for index, name in enumerate(names):
-            site = _site(work, index, X)
-            chosen, layer_losses, counts = _select_layer(
-                site, targets, loss, steps[index], replacement, candidate_batch, n_candidates, generator
+        scored = dense_outputs if options.statistics == "running" else _forward(work, X, options.statistics)
+        dense_accuracy = float((scored.argmax(dim=1) == labels).double().mean())
+        widths = [_site_width(work, i) for i in range(len(names))]
+        steps = _steps_per_layer(options.keep, names, widths, options.replacement)
+    stop_at = None if options.stop_accuracy is None else float(options.stop_accuracy) * dense_accuracy
+    for index, name in enumerate(names):
+        with torch.no_grad():
+            site = _site(work, index, X, options.statistics)
+            picked = _select_layer(
+                site,
+                targets,
+                labels,
+                loss,
+                steps[index],
+                options.replacement,
+                candidate_batch,
+                n_candidates,
+                generator,
+                stop_at,
             )
-            kept = torch.nonzero(counts).flatten()
-            site.shrink(kept, counts[kept].to(X.dtype) * (site.width / steps[index]))
-            work.eval()  # new modules are built in train mode; a train-mode BatchNorm would use batch stats
-            selections[name], losses[name] = chosen, layer_losses
-            widths_before[name], widths_after[name] = site.width, len(kept)
+            kept = torch.nonzero(picked.counts).flatten()
+            site.shrink(kept, picked.counts[kept].to(X.dtype) * (site.width / len(picked.chosen)))
+        del site
+        if options.finetune_epochs > 0:
+            work.train()
+            fine_tune_epochs(
+                work, X, targets, options.finetune_epochs, _finetune_config(options, loss, index), X.device
+            )
+        if options.reestimate_bn:
+            reestimate_batch_norm(work, X, batch_size=options.bn_batch_size)
+        work.eval()  # new modules are built in train mode; a train-mode BatchNorm would use batch stats
+        selections[name], losses[name], accuracies[name] = picked.chosen, picked.losses, picked.accuracies
+        widths_before[name], widths_after[name] = widths[index], len(kept)
     work.train(model.training)
     shape = _input_shape(model)
     return LayerwiseResult(
@@ -414,6 +636,9 @@ def layerwise_gfs(
         params_after=count_parameters(work),
         macs_before=count_macs(model, shape),
         macs_after=count_macs(work, shape),
+        accuracies=accuracies,
+        dense_accuracy=dense_accuracy,
+        options=options,
     )
 
 
@@ -421,3 +646,61 @@ def _site_width(model: nn.Module, index: int) -> int:
     if isinstance(model, DeepMLP):
         return model.layers[index].out_features
     return model.blocks[index].conv1.out_channels
+
+
+def prune_units(model: nn.Module, kept: Mapping[str, Sequence[int]]) -> nn.Module:
+    """A copy of `model` keeping only the units `kept[name]` (distinct indices) of each layer of
+    `prunable_layers(model)`; their weights are unchanged (scale 1, no gate). Layers not named stay
+    whole. BatchNorm statistics are sliced, not re-estimated: follow with `reestimate_batch_norm`."""
+    names = prunable_layers(model)
+    unknown = sorted(set(kept) - set(names))
+    if unknown:
+        raise ValueError(f"kept must name layers among {names}; got unknown layers {unknown}")
+    work = copy.deepcopy(model)
+    for index, name in enumerate(names):
+        if name not in kept:
+            continue
+        width = _site_width(work, index)
+        units = sorted({int(u) for u in kept[name]})
+        if not units or units[0] < 0 or units[-1] >= width or len(units) != len(kept[name]):
+            raise ValueError(
+                f"kept[{name!r}] must be distinct indices in [0, {width - 1}], at least one; got {kept[name]}"
+            )
+        reference = next(work.parameters())
+        index_tensor = torch.tensor(units, device=reference.device)
+        _shrinker(work, index)(index_tensor, torch.ones(len(units), dtype=reference.dtype, device=reference.device))
+    work.train(model.training)
+    return work
+
+
+def _unit_weights(model: nn.Module, index: int) -> Tensor:
+    """The weights producing each unit of layer `index`: Linear rows or conv1 filters, one row per unit."""
+    layer = model.layers[index] if isinstance(model, DeepMLP) else model.blocks[index].conv1
+    return layer.weight.detach().flatten(1)
+
+
+def l1_norm_units(model: nn.Module, keep: Keep) -> dict[str, list[int]]:
+    """The units with the largest L1 norm of their incoming weights (conv1 filters for a ResidualCNN,
+    Linear rows for a DeepMLP), per layer, keep[layer] of them (Li et al., "Pruning Filters for
+    Efficient ConvNets", ICLR 2017); sorted indices, ties to the lowest index."""
+    names = prunable_layers(model)
+    steps = _steps_per_layer(keep, names, [_site_width(model, i) for i in range(len(names))], False)
+    chosen: dict[str, list[int]] = {}
+    for index, (name, k) in enumerate(zip(names, steps)):
+        score = _unit_weights(model, index).abs().sum(dim=1).double().cpu()
+        chosen[name] = sorted(torch.sort(-score, stable=True).indices[:k].tolist())
+    return chosen
+
+
+def random_units(model: nn.Module, keep: Keep, seed: int) -> dict[str, list[int]]:
+    """keep[layer] distinct units per layer drawn uniformly from a torch.Generator(seed); sorted."""
+    names = prunable_layers(model)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
+    widths = [_site_width(model, i) for i in range(len(names))]
+    steps = _steps_per_layer(keep, names, widths, False)
+    generator = torch.Generator().manual_seed(int(seed))
+    return {
+        name: sorted(torch.randperm(width, generator=generator)[:k].tolist())
+        for name, width, k in zip(names, widths, steps)
+    }
