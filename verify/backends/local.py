@@ -104,10 +104,10 @@ class PoolSubmission:
         if self._cancelled:
             return
         self._cancelled = True
-        for future in self._futures:
-            future.cancel()
         # ProcessPoolExecutor has no public way to stop running work; its worker processes are
-        # in _processes (CPython 3.8-3.13).
+        # in _processes (CPython 3.8-3.13). The futures are not cancelled: when the workers die the
+        # pool's manager thread fails every pending future with BrokenProcessPool, and on 3.11 it
+        # raises InvalidStateError (a traceback on stderr) for a future that was cancelled.
         processes = list(getattr(self._pool, "_processes", {}).values())
         for process in processes:
             if process.is_alive():
@@ -118,7 +118,7 @@ class PoolSubmission:
             if process.is_alive():
                 process.kill()
                 process.join(timeout=1.0)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=False)
         self._futures.clear()
 
 
