@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from ebtheory.data import (
     synthetic_teacher,
     write_idx,
 )
+from ebtheory.data.formats import read_file_bytes
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -146,6 +148,72 @@ def test_valid_idx_bytes_read(tmp_path):
 def test_missing_idx_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "nope")):
         read_idx(tmp_path / "nope")
+
+
+def _gzip_bomb(path: Path, head: bytes, zeros: int) -> Path:
+    """`head` followed by `zeros` zero bytes, gzipped in a stream (a ~1000x smaller file)."""
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        out.write(head)
+        chunk = bytes(1 << 20)
+        for start in range(0, zeros, len(chunk)):
+            out.write(chunk[: min(len(chunk), zeros - start)])
+    return path
+
+
+def _peak_python_bytes(read, path: Path) -> int:
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataFileError) as error:
+            read(path)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        assert str(path) in str(error.value)
+
+
+BOMB_BYTES = 64 * 2**20
+
+
+def test_gzip_bomb_with_a_small_valid_header_fails_fast_in_bounded_memory(tmp_path):
+    bomb = _gzip_bomb(tmp_path / "train-images-idx3-ubyte.gz", VALID_IDX, BOMB_BYTES)
+    assert bomb.stat().st_size < BOMB_BYTES // 500
+    peak = _peak_python_bytes(read_idx, bomb)
+    assert peak < 4 * 2**20, f"reading a {BOMB_BYTES}-byte bomb took {peak} bytes"
+    with pytest.raises(DataFileError, match="trailing bytes"):
+        read_idx(bomb)
+
+
+def test_gzip_bomb_of_zeros_fails_at_its_header(tmp_path):
+    bomb = _gzip_bomb(tmp_path / "t10k-labels-idx1-ubyte.gz", b"", BOMB_BYTES)
+    assert _peak_python_bytes(read_idx, bomb) < 2**20
+    with pytest.raises(DataFileError, match="unknown IDX type code 0x00"):
+        read_idx(bomb)
+
+
+def test_idx_header_announcing_too_much_is_refused_before_reading(tmp_path):
+    huge = bytes([0, 0, 0x08, 3]) + np.array([60000, 28, 28], dtype=">u4").tobytes()
+    bomb = _gzip_bomb(tmp_path / "x.gz", huge, 2**20)
+    with pytest.raises(DataFileError, match="announces 47040000 data bytes, more than 1000000"):
+        read_idx(bomb, max_bytes=10**6)
+    enormous = bytes([0, 0, 0x0E, 3]) + np.array([2**32 - 1] * 3, dtype=">u4").tobytes()
+    (tmp_path / "y").write_bytes(enormous)
+    with pytest.raises(DataFileError, match="more than"):
+        read_idx(tmp_path / "y")
+
+
+def test_cifar_gzip_bomb_is_capped(tmp_path):
+    bomb = _gzip_bomb(tmp_path / "data_batch_1", b"", BOMB_BYTES)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataFileError, match="holds more than 1048576 bytes"):
+            read_file_bytes(bomb, max_bytes=2**20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20
+    assert read_file_bytes(write_idx(tmp_path / "ok.gz", np.arange(6, dtype=np.uint8))) == VALID_IDX[:2] + bytes(
+        [8, 1, 0, 0, 0, 6]
+    ) + bytes(range(6))
 
 
 # --- MNIST-format loader ----------------------------------------------------------------------

@@ -8,12 +8,17 @@ CIFAR-10 (Krizhevsky 2009): each batch is a pickled dict with b"data" a uint8 ar
 channel-major (1024 red, 1024 green, 1024 blue, rows of 32), and b"labels" a list of n ints.
 
 Every problem with a file raises DataFileError (a ValueError) whose message starts with the path.
+Input is bounded: a header is checked before anything is decompressed, an IDX file's data is read
+as a stream into an array of the size its header announces (at most MAX_IDX_BYTES), and any other
+file (a CIFAR batch) is decompressed only up to MAX_CIFAR_BATCH_BYTES, so a gzip bomb named like a
+data file fails fast with bounded memory.
 """
 
 from __future__ import annotations
 
 import gzip as gzip_module
 import io
+import math
 import os
 import pickle
 import zlib
@@ -42,46 +47,110 @@ class DataFileError(ValueError):
         super().__init__(f"{self.path}: {problem}")
 
 
-def read_file_bytes(path: str | os.PathLike[str]) -> bytes:
-    """Read a whole file, decompressing it when it starts with the gzip magic bytes."""
+MAX_IDX_BYTES = 2 * 2**30  # the data an IDX header may announce (MNIST's largest file holds 47 MB)
+MAX_CIFAR_BATCH_BYTES = 512 * 2**20  # a decompressed CIFAR batch (a real one is 30 MB)
+_CHUNK = 1 << 20
+
+
+def _open_stream(path: str | os.PathLike[str]) -> tuple[io.BufferedIOBase, bool]:
+    """The file as a binary stream, decompressed on the fly when it starts with the gzip magic.
+
+    Returns (stream, gzipped); nothing is decompressed before the caller reads."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    raw = path.read_bytes()
-    if not raw.startswith(_GZIP_MAGIC):
-        return raw
+    with path.open("rb") as probe:
+        gzipped = probe.read(2) == _GZIP_MAGIC
+    if gzipped:
+        return gzip_module.GzipFile(path, mode="rb"), True
+    return path.open("rb"), False
+
+
+def _read_exactly(stream: io.BufferedIOBase, path: str | os.PathLike[str], count: int, what: str) -> bytes:
+    """Read up to `count` bytes; decompression errors become DataFileError naming `path`."""
     try:
-        return gzip_module.decompress(raw)
+        return stream.read(count)
     except (OSError, EOFError, zlib.error) as error:
-        raise DataFileError(path, f"corrupt or truncated gzip stream ({error})") from error
+        raise DataFileError(path, f"corrupt or truncated gzip stream while reading {what} ({error})") from error
 
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file (raw or gzipped) into a native-endian array of the shape its header gives."""
-    data = read_file_bytes(path)
-    if len(data) < 4:
-        raise DataFileError(path, f"truncated IDX header: {len(data)} bytes, need at least 4")
-    if data[0] != 0 or data[1] != 0:
-        raise DataFileError(path, f"wrong IDX magic number 0x{data[:4].hex()}: the first two bytes must be zero")
-    type_code, ndim = data[2], data[3]
+def read_file_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_CIFAR_BATCH_BYTES) -> bytes:
+    """Read a whole file, decompressing it when it starts with the gzip magic bytes.
+
+    The decompressed size is capped at `max_bytes`: the stream is read in chunks and refused as
+    soon as it passes the cap, so a small gzip bomb cannot take more than max_bytes of memory."""
+    stream, _ = _open_stream(path)
+    chunks, total = [], 0
+    with stream:
+        while chunk := _read_exactly(stream, path, _CHUNK, "the file"):
+            total += len(chunk)
+            if total > max_bytes:
+                raise DataFileError(
+                    path, f"holds more than {max_bytes} bytes (decompressed); not a data file of this kind"
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _read_idx_header(stream: io.BufferedIOBase, path: str | os.PathLike[str]) -> tuple[np.dtype, tuple[int, ...]]:
+    head = _read_exactly(stream, path, 4, "the IDX header")
+    if len(head) < 4:
+        raise DataFileError(path, f"truncated IDX header: {len(head)} bytes, need at least 4")
+    if head[0] != 0 or head[1] != 0:
+        raise DataFileError(path, f"wrong IDX magic number 0x{head[:4].hex()}: the first two bytes must be zero")
+    type_code, ndim = head[2], head[3]
     if type_code not in IDX_TYPE_CODES:
         allowed = ", ".join(f"0x{code:02X}" for code in IDX_TYPE_CODES)
         raise DataFileError(path, f"unknown IDX type code 0x{type_code:02X}; allowed: {allowed}")
     if ndim == 0:
         raise DataFileError(path, "IDX header declares 0 dimensions; need at least 1")
-    header_length = 4 + 4 * ndim
-    if len(data) < header_length:
-        raise DataFileError(path, f"truncated IDX header: {len(data)} bytes, the {ndim} sizes need {header_length}")
-    shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    dtype = IDX_TYPE_CODES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    found = len(data) - header_length
-    if found != expected:
-        kind = "truncated" if found < expected else "trailing bytes"
-        raise DataFileError(
-            path, f"{kind}: header shape {shape} of {dtype.name} needs {expected} data bytes, found {found}"
-        )
-    values = np.frombuffer(data, dtype=dtype, offset=header_length).reshape(shape)
+    sizes = _read_exactly(stream, path, 4 * ndim, "the IDX header")
+    if len(sizes) < 4 * ndim:
+        raise DataFileError(path, f"truncated IDX header: {4 + len(sizes)} bytes, the {ndim} sizes need {4 + 4 * ndim}")
+    shape = tuple(int(s) for s in np.frombuffer(sizes, dtype=">u4"))
+    return IDX_TYPE_CODES[type_code], shape
+
+
+def read_idx(path: str | os.PathLike[str], max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Read an IDX file (raw or gzipped) into a native-endian array of the shape its header gives.
+
+    The header is read and checked first; then exactly the bytes it announces are read into a
+    preallocated array (refused when they exceed `max_bytes`), and one more byte is tried to
+    detect trailing data. Memory stays bounded by what the header announces, whatever the
+    (decompressed) file holds."""
+    stream, gzipped = _open_stream(path)
+    with stream:
+        dtype, shape = _read_idx_header(stream, path)
+        expected = math.prod(shape) * dtype.itemsize
+        if expected > max_bytes:
+            raise DataFileError(
+                path, f"header shape {shape} of {dtype.name} announces {expected} data bytes, more than {max_bytes}"
+            )
+        if not gzipped:
+            found = Path(path).stat().st_size - 4 - 4 * len(shape)
+            if found != expected:
+                kind = "truncated" if found < expected else "trailing bytes"
+                raise DataFileError(
+                    path, f"{kind}: header shape {shape} of {dtype.name} needs {expected} data bytes, found {found}"
+                )
+        values = np.empty(shape, dtype=dtype)
+        view = values.reshape(-1).view(np.uint8)
+        filled = 0
+        while filled < expected:
+            chunk = _read_exactly(stream, path, min(_CHUNK, expected - filled), "the IDX data")
+            if not chunk:
+                break
+            view[filled : filled + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+            filled += len(chunk)
+        if filled < expected:
+            raise DataFileError(
+                path, f"truncated: header shape {shape} of {dtype.name} needs {expected} data bytes, found {filled}"
+            )
+        if _read_exactly(stream, path, 1, "the end of the IDX data"):
+            raise DataFileError(
+                path,
+                f"trailing bytes: header shape {shape} of {dtype.name} needs {expected} data bytes, found more",
+            )
     return values.astype(dtype.newbyteorder("="), copy=False)
 
 
