@@ -528,3 +528,275 @@ def threshold_from_constants(
     exact = _evaluate("threshold_exact_generic", **values)
     upper = _evaluate("threshold_upper_generic", **values)
     return max(0.0, exact), max(0.0, upper)
+
+
+# ----------------------------------------------------------------------------------------------
+# Spectral predictor (docs/theory.md, section 9): the dense curve from the spectrum of H_inf
+# (Arora, Du, Hu, Li, Wang, ICML 2019, Thm 4.1), the degree-1 arc-cosine kernel of the initial
+# output, the pruned-curve model (Lemma A's shape with measured constants) and the level dilation.
+# Sum losses unless a name says per-example; t in GD iterations, tau = eta m t per-example time.
+# ----------------------------------------------------------------------------------------------
+angle = sp.Symbol("theta", nonnegative=True)
+eigenvalue = sp.Symbol("lambda_i", nonnegative=True)
+label_projection = sp.Symbol("q_i", nonnegative=True)
+kernel_projection = sp.Symbol("r_i", nonnegative=True)
+mode_weight = sp.Symbol("p_i", nonnegative=True)
+spectral_loss = sp.Symbol("L_pred", nonnegative=True)
+greedy_efficiency = sp.Symbol("gamma", positive=True)
+spread_per_example = sp.Symbol("v", nonnegative=True)
+pruned_cap = sp.Symbol("P_0", positive=True)
+tau = sp.Symbol("tau", nonnegative=True)
+level_dilation = sp.Symbol("rho", positive=True)
+predicted_time = sp.Symbol("t_pred", nonnegative=True)
+
+SYMBOL_MEANINGS.update(
+    {
+        angle: "angle arccos(x_i . x_j) between two unit-norm inputs, in [0, pi]",
+        eigenvalue: "i-th eigenvalue of H_inf (eigenvector v_i)",
+        label_projection: "q_i = sum_c (v_i^T Y_c)^2: the labels' weight on eigenvector v_i",
+        kernel_projection: "r_i = v_i^T K1 v_i: the expected initial output's weight on v_i (per output, kappa = 1)",
+        mode_weight: "p_i = q_i + C kappa^2 r_i: the expected initial residual's weight on v_i",
+        spectral_loss: "L_pred(t): the spectral prediction of the dense sum loss after t iterations",
+        greedy_efficiency: "gamma: GFS approximation error over the Maurey variance V/(2k) (measured)",
+        spread_per_example: "v = V/m: the atom spread per example",
+        pruned_cap: "P0: the pruned per-example loss at t = 0 (the model's ceiling)",
+        tau: "tau = eta m t: per-example time of full-batch GD on the sum loss",
+        level_dilation: "rho(level): recorded over predicted time for the dense loss to reach a level",
+        predicted_time: "t_pred(level): the spectral curve's time to reach a loss level",
+    }
+)
+LATEX_NAMES.update(
+    {
+        eigenvalue: r"\lambda_i",
+        spectral_loss: r"L_{\mathrm{pred}}(t)",
+        pruned_cap: r"P_0",
+        predicted_time: r"t_{\mathrm{pred}}",
+    }
+)
+
+
+def arccos_kernel_expr() -> sp.Expr:
+    """K1(theta) = (sin theta + (pi - theta) cos theta) / (2 pi): E[relu(w.x) relu(w.x')] for w ~ N(0, I)
+    and unit x, x' at angle theta (degree-1 arc-cosine kernel, Cho and Saul 2009, divided by 2 pi).
+    The covariance of the initial output of one output column at kappa = 1 (docs/theory.md, section 9)."""
+    return (sp.sin(angle) + (sp.pi - angle) * sp.cos(angle)) / (2 * sp.pi)
+
+
+def arccos_kernel_cosine_expr() -> sp.Expr:
+    """K1 as a function of the cosine s = x.x': (sqrt(1 - s^2) + (pi - arccos s) s) / (2 pi)."""
+    return sp.simplify(arccos_kernel_expr().subs(angle, sp.acos(cosine)))
+
+
+def spectral_mode_weight_expr() -> sp.Expr:
+    """p_i = q_i + C kappa^2 r_i = E_init sum_c (v_i^T (Y_c - u_c(0)))^2 (docs/theory.md, section 9).
+
+    q_i = sum_c (v_i^T Y_c)^2, r_i = v_i^T K1 v_i; the cross term vanishes because E u(0) = 0 (random
+    output signs), and each of the C outputs has covariance kappa^2 K1."""
+    return label_projection + C * kappa**2 * kernel_projection
+
+
+def spectral_mode_decay_expr() -> sp.Expr:
+    """|1 - eta lambda_i|^(2t): the squared GD contraction of mode i after t iterations.
+
+    Written as ((1 - eta lambda_i)^2)^t (sympy prints |1 - eta lambda_i|^(2t)) so that it is real for
+    every real t >= 0 (time to a level is found by bisection in continuous t); at integer t it is
+    (1 - eta lambda_i)^(2t)."""
+    return ((1 - eta * eigenvalue) ** 2) ** t
+
+
+def spectral_mode_loss_expr() -> sp.Expr:
+    """1/2 |1 - eta lambda_i|^(2t) p_i: the summand of the spectral dense curve (sum loss)."""
+    return spectral_mode_decay_expr() * mode_weight / 2
+
+
+def spectral_dense_loss_expr() -> sp.Expr:
+    """L_pred(t) = 1/2 sum_i (1 - eta lambda_i)^(2t) p_i over the m eigenpairs of H_inf, sum loss.
+
+    Arora et al. 2019, Thm 4.1 (||y - u(t)||^2 = sum_i (1 - eta lambda_i)^(2t) (v_i^T (y - u(0)))^2
+    up to the width's error), applied per output column and averaged over the initialisation."""
+    i = sp.Symbol("i", positive=True, integer=True)
+    lam, weight = sp.IndexedBase("lambda"), sp.IndexedBase("p")
+    summand = spectral_mode_loss_expr().subs({eigenvalue: lam[i], mode_weight: weight[i]})
+    return sp.Sum(summand, (i, 1, m))
+
+
+def per_example_time_expr() -> sp.Expr:
+    """tau = eta m t: full-batch GD on the sum loss at step eta is a per-example step of eta m (issue 10)."""
+    return eta * m * t
+
+
+def initial_spread_per_example_expr() -> sp.Expr:
+    """E[V(0)]/m = C kappa^2 (N - 1)/2 for TwoLayerNTK with output signs (docs/theory.md, section 9).
+
+    V = (1/N) sum_r ||g_r||^2 - ||u||^2 with g_r = sqrt(N) relu(X w_r) a_r^T: E ||g_r||^2 = N C m kappa^2/2
+    and E ||u||^2 = m C kappa^2/2. The theory-only v(tau) of the zero-calibration mode (held at t = 0)."""
+    return C * kappa**2 * (N - 1) / 2
+
+
+def greedy_efficiency_theory_expr() -> sp.Expr:
+    """gamma = 1/(1 - eps): Lemma A's greedy term V/(2(1-eps)k) over the Maurey variance V/(2k)."""
+    return greedy_term_expr() / (V / (2 * k))
+
+
+def pruned_curve_model_expr() -> sp.Expr:
+    """p(t) = min(P0, c1(k) L_pred(t)/m + gamma v(tau)/(2k)): per-example pruned loss (docs/theory.md, section 9).
+
+    Lemma A's shape (c1(k) L + V/(2(1-eps)k)) with the measured greedy efficiency gamma in place of
+    1/(1-eps), per example (L/m, v = V/m), capped at the pruned loss P0 at t = 0."""
+    return sp.Min(pruned_cap, c1_expr() * spectral_loss / m + greedy_efficiency * spread_per_example / (2 * k))
+
+
+def dilated_time_expr() -> sp.Expr:
+    """t(level) = rho(level) t_pred(level): the level dilation, recorded over predicted time to reach a
+    loss level, measured at the calibration m and applied at every other m (docs/theory.md, section 9)."""
+    return level_dilation * predicted_time
+
+
+def spectral_expressions() -> dict[str, sp.Basic]:
+    """Every expression of the spectral predictor by name (for LaTeX output and documentation)."""
+    return {
+        "arccos_kernel": arccos_kernel_expr(),
+        "arccos_kernel_cosine": arccos_kernel_cosine_expr(),
+        "spectral_mode_weight": spectral_mode_weight_expr(),
+        "spectral_mode_decay": spectral_mode_decay_expr(),
+        "spectral_dense_loss": spectral_dense_loss_expr(),
+        "per_example_time": per_example_time_expr(),
+        "initial_spread_per_example": initial_spread_per_example_expr(),
+        "greedy_efficiency_theory": greedy_efficiency_theory_expr(),
+        "pruned_curve_model": pruned_curve_model_expr(),
+        "dilated_time": dilated_time_expr(),
+    }
+
+
+@functools.cache
+def _spectral_numeric(name: str) -> Callable[..., np.ndarray]:
+    """A spectral expression lambdified to numpy (vectorised over arrays) over its fixed argument list."""
+    expressions: dict[str, tuple[tuple[sp.Symbol, ...], sp.Expr]] = {
+        "arccos_kernel": ((angle,), arccos_kernel_expr()),
+        "mode_weight": ((label_projection, kernel_projection, C, kappa), spectral_mode_weight_expr()),
+        "mode_loss": ((eigenvalue, mode_weight, eta, t), spectral_mode_loss_expr()),
+        "per_example_time": ((eta, m, t), per_example_time_expr()),
+        "pruned_curve_model": (
+            (spectral_loss, m, k, eps, greedy_efficiency, spread_per_example, pruned_cap),
+            pruned_curve_model_expr(),
+        ),
+        "initial_spread_per_example": ((C, kappa, N), initial_spread_per_example_expr()),
+        "greedy_efficiency_theory": ((eps,), greedy_efficiency_theory_expr()),
+        "dilated_time": ((level_dilation, predicted_time), dilated_time_expr()),
+    }
+    arguments, expression = expressions[name]
+    return sp.lambdify(arguments, expression, modules="numpy")
+
+
+def _finite_array(name: str, values: object, low: float | None = None) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite; got non-finite entries in {name}")
+    if low is not None and array.size and float(array.min()) < low:
+        raise ValueError(f"{name} must be >= {low:g}; got min({name})={float(array.min())!r}")
+    return array
+
+
+def _broadcast(values: object, shape: tuple[int, ...]) -> np.ndarray:
+    """A lambdified result as a float64 array of `shape` (lambdify returns a scalar for constant parts)."""
+    return np.array(np.broadcast_to(np.asarray(values, dtype=np.float64), shape))
+
+
+def arccos_kernel(angles: object) -> np.ndarray:
+    """K1 at each angle in [0, pi] (arccos_kernel_expr, numpy). Angles from arccos(clip(s, -1, 1))."""
+    theta = _finite_array("angles", angles, 0.0)
+    if theta.size and float(theta.max()) > math.pi * (1 + 1e-12):
+        raise ValueError(f"angles must lie in [0, pi]; got max(angles)={float(theta.max())!r}")
+    return np.asarray(_spectral_numeric("arccos_kernel")(np.minimum(theta, math.pi)), dtype=np.float64)
+
+
+def spectral_mode_weights(
+    label_projections: object, kernel_projections: object, outputs: int, kappa_value: float
+) -> np.ndarray:
+    """p_i = q_i + C kappa^2 r_i for every mode (spectral_mode_weight_expr)."""
+    q = _finite_array("label_projections", label_projections, 0.0)
+    r = _finite_array("kernel_projections", kernel_projections, 0.0)
+    if q.shape != r.shape:
+        raise ValueError(f"label_projections and kernel_projections must have one shape; got {q.shape} and {r.shape}")
+    outputs = require_positive_int("C", outputs)
+    kappa_value = require_positive("kappa", kappa_value)
+    return _broadcast(_spectral_numeric("mode_weight")(q, r, outputs, kappa_value), q.shape)
+
+
+def spectral_dense_loss(eigenvalues: object, weights: object, eta_value: float, ts: object) -> np.ndarray:
+    """L_pred(t) = 1/2 sum_i (1 - eta lambda_i)^(2t) p_i at every t of `ts` (sum loss; spectral_dense_loss_expr).
+
+    Needs eta * lambda_i in [0, 2] for every mode (else the mode grows and GD diverges); weights p_i >= 0.
+    Each row of the (len(ts) x modes) table comes from the lambdified summand and is summed in float64."""
+    lam = _finite_array("eigenvalues", eigenvalues)
+    p = _finite_array("weights", weights, 0.0)
+    if lam.ndim != 1 or lam.shape != p.shape:
+        raise ValueError(f"eigenvalues and weights must be 1-d of one length; got {lam.shape} and {p.shape}")
+    eta_value = require_positive("eta", eta_value)
+    times = _finite_array("ts", ts, 0.0).reshape(-1)
+    products = eta_value * lam
+    if lam.size and (float(products.min()) < -1e-12 or float(products.max()) > 2.0):
+        raise ValueError(
+            "eta*lambda_i must lie in [0, 2] for every mode (else GD on that mode diverges); got "
+            f"eta={eta_value!r}, eigenvalues in [{float(lam.min())!r}, {float(lam.max())!r}]"
+        )
+    lam = np.clip(lam, 0.0, None)
+    summand = _spectral_numeric("mode_loss")
+    return np.array([float(np.sum(summand(lam, p, eta_value, time))) for time in times], dtype=np.float64)
+
+
+def per_example_time(eta_value: float, m_value: int, ts: object) -> np.ndarray:
+    """tau = eta m t (per_example_time_expr) at every t of `ts`; eta is the sum-loss step."""
+    eta_value = require_positive("eta", eta_value)
+    m_value = require_positive_int("m", m_value)
+    times = _finite_array("ts", ts, 0.0)
+    return _broadcast(_spectral_numeric("per_example_time")(eta_value, m_value, times), times.shape)
+
+
+def initial_spread_per_example(outputs: int, kappa_value: float, width: int) -> float:
+    """E[V(0)]/m = C kappa^2 (N - 1)/2 (initial_spread_per_example_expr)."""
+    outputs = require_positive_int("C", outputs)
+    kappa_value = require_positive("kappa", kappa_value)
+    width = require_positive_int("N", width)
+    return float(_spectral_numeric("initial_spread_per_example")(outputs, kappa_value, width))
+
+
+def greedy_efficiency_theory(epsilon: float) -> float:
+    """gamma = 1/(1 - eps), Lemma A's own greedy efficiency (greedy_efficiency_theory_expr)."""
+    epsilon = require_open_interval("eps", epsilon, 0.0, 1.0)
+    return float(_spectral_numeric("greedy_efficiency_theory")(epsilon))
+
+
+def pruned_curve_model(
+    dense_loss_sum: object,
+    m_value: int,
+    steps: int,
+    epsilon: float,
+    gamma_value: float,
+    spread_mean: object,
+    cap: float,
+) -> np.ndarray:
+    """p(t) = min(P0, c1(k) L_pred(t)/m + gamma v(tau)/(2k)), per-example (pruned_curve_model_expr).
+
+    dense_loss_sum: L_pred at each t (sum loss); spread_mean: v = V/m at each t (or one number);
+    cap: P0 > 0 (math.inf for no cap); gamma > 0; eps in (0, 1) fixes c1(k)."""
+    dense = _finite_array("dense_loss_sum", dense_loss_sum, 0.0)
+    spread = _finite_array("spread_mean", spread_mean, 0.0)
+    m_value = require_positive_int("m", m_value)
+    steps = require_positive_int("k", steps)
+    epsilon = require_open_interval("eps", epsilon, 0.0, 1.0)
+    gamma_value = require_positive("gamma", gamma_value)
+    if not (cap > 0):
+        raise ValueError(f"cap (P0) must be > 0 (math.inf for none); got cap={cap!r}")
+    model = _spectral_numeric("pruned_curve_model")
+    shape = np.broadcast_shapes(dense.shape, spread.shape)
+    return _broadcast(model(dense, m_value, steps, epsilon, gamma_value, spread, cap), shape)
+
+
+def dilated_time(dilation: object, times: object) -> np.ndarray:
+    """rho(level) t_pred(level) (dilated_time_expr), elementwise; rho > 0, t_pred >= 0."""
+    rho = _finite_array("dilation", dilation)
+    if rho.size and float(rho.min()) <= 0:
+        raise ValueError(f"dilation must be > 0; got min(dilation)={float(rho.min())!r}")
+    base = _finite_array("times", times, 0.0)
+    return _broadcast(_spectral_numeric("dilated_time")(rho, base), np.broadcast_shapes(rho.shape, base.shape))
