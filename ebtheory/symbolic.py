@@ -284,6 +284,16 @@ def best_eps(dense_loss_value: float, spread: float, steps: int) -> float:
     steps = require_positive_int("k", steps)
     derivative = _lemma_a_eps_derivative()
     low, high = 1e-15, 1 - 1e-15
+    try:
+        ends = (derivative(low, loss, spread, steps), derivative(high, loss, spread, steps))
+    except (OverflowError, ZeroDivisionError):
+        ends = (math.nan, math.nan)
+    if not (math.isfinite(ends[0]) and math.isfinite(ends[1]) and ends[0] < 0 < ends[1]):
+        raise ValueError(
+            f"eps='best' has no minimiser in [{low:g}, 1 - {low:g}] for dense_loss={loss!r}, V={spread!r}, "
+            f"k={steps} (the dense loss is negligible against V, or the numbers are too extreme for floats); "
+            "give a fixed eps in (0, 1)"
+        )
     return float(brentq(lambda e: derivative(e, loss, spread, steps), low, high, xtol=1e-14, rtol=1e-14, maxiter=500))
 
 
@@ -347,16 +357,26 @@ def _evaluate(name: str, **values: float) -> float:
         )
     # Symbols outside the expression are never read by the lambdified function; 0 only fills their slot.
     arguments = [values.get(str(symbol), 0) for symbol in _ARGUMENT_ORDER]
-    with mpmath.workdps(_PRECISION_DIGITS):
-        result = _numeric(name)(*[mpmath.mpf(a) for a in arguments])
+    # 50 digits plus one per decade of the smallest input below 1: 1 - eta*lambda0/2 with
+    # eta*lambda0 = 1e-60 would round to 1 at 50 digits and log(1/1) = 0 would divide t*.
+    smallest = min((abs(mpmath.mpf(a)) for a in arguments if a), default=mpmath.mpf(1))
+    digits = _PRECISION_DIGITS + (int(mpmath.ceil(-mpmath.log10(smallest))) if smallest < 1 else 0)
+    with mpmath.workdps(digits):
+        try:
+            result = _numeric(name)(*[mpmath.mpf(a) for a in arguments])
+        except ZeroDivisionError:
+            raise ValueError(f"{name} divides by zero at {values}; the inputs are too extreme") from None
         if isinstance(result, mpmath.mpc):
             raise ValueError(f"{name} is not real at {values}")
         try:
             as_float = float(result)
         except OverflowError:
             as_float = math.inf
+        underflows = as_float == 0.0 and result != 0
     if not math.isfinite(as_float):
         raise ValueError(f"{name} overflows a float at {values}; the inputs are too extreme")
+    if underflows:
+        raise ValueError(f"{name} underflows a float (|{name}| < 5e-324) at {values}; the inputs are too extreme")
     return as_float
 
 
@@ -486,7 +506,10 @@ def _resolve_eps(inputs: BoundInputs, t: float | None) -> float:
     values = _sum_values(replace(inputs, eps=0.5), 0.5)
     dense_at_t = _evaluate("initial_loss_bound", **values) * _evaluate("dense_rate_factor", **values) ** t
     if dense_at_t <= 0:
-        raise ValueError(f"eps='best' needs a positive dense-loss bound at t; got {dense_at_t} at t={t}")
+        raise ValueError(
+            f"eps='best' needs a positive dense-loss bound at t; got {dense_at_t} at t={t} (L0 (1 - eta lambda0/2)^t "
+            "underflows a float): give a smaller t or a fixed eps in (0, 1)"
+        )
     return best_eps(dense_at_t, inputs.spread_sum, inputs.k)
 
 

@@ -151,3 +151,44 @@ def test_console_script_runs_in_a_subprocess() -> None:
         [sys.executable, "-m", "ebtheory.cli"] + BASE + ["--delta", "2"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "delta must lie in (0, 1)" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@given(log_lambda0=st.floats(-300, -6), eta=st.floats(0.1, 10), spread=st.floats(1e-2, 1e5))
+def test_tiny_lambda0_gives_the_exact_threshold_not_a_division_by_zero(log_lambda0, eta, spread) -> None:
+    """1 - eta lambda0/2 rounds to 1 at 50 digits for lambda0 < 1e-50: the evaluation must raise its
+    precision (issue 14: lambda0=1e-51 ended in ZeroDivisionError). Twin: math.log1p, exact for tiny x."""
+    import io
+    from contextlib import redirect_stdout
+
+    lambda0 = 10.0**log_lambda0
+    argv = ["bound", "--m", "1000", "--k", "50", "--eta", repr(eta), "--lambda0", repr(lambda0), "--delta", "0.1"]
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        assert main(argv + ["--V", repr(spread), "--json"]) == 0
+    values = json.loads(buffer.getvalue())
+    c1, l0, tol = 1 / 0.75 + 1 / 25, 1500 / 0.2, spread / 50
+    log_arg = math.log(c1 * l0 / tol)
+    assert values["t_star"] == pytest.approx(max(0.0, log_arg / -math.log1p(-eta * lambda0 / 2)), rel=1e-9)
+    assert math.isfinite(values["t_star"]) and math.isfinite(values["t_star_upper"])
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (["--V", "5e-324"], "tol underflows a float"),
+        (["--eps", "best", "--t", "1e300"], "eps='best' needs a positive dense-loss bound at t"),
+        (["--eps", "best", "--t", "0", "--V", "1e300"], "eps='best' has no minimiser"),
+        (["--eps", "best", "--t", "0", "--y-norm2", "1e300"], "eps='best' has no minimiser"),
+        (["--kappa", "1e300"], "overflows a float"),
+    ],
+)
+def test_extreme_numbers_are_refused_with_the_reason(change, fragment, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = list(BASE)
+    for flag, value in zip(change[::2], change[1::2]):
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+    code, out, err = run_cli(argv, capsys)
+    assert (code, out) == (2, "")
+    assert len(err.strip().splitlines()) == 1 and fragment in err, err
