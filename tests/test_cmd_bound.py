@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from cli_helpers import run_cli
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ebtheory.cli import main
@@ -153,6 +153,7 @@ def test_console_script_runs_in_a_subprocess() -> None:
     assert bad.returncode == 2 and "delta must lie in (0, 1)" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@settings(max_examples=20)
 @given(log_lambda0=st.floats(-300, -6), eta=st.floats(0.1, 10), spread=st.floats(1e-2, 1e5))
 def test_tiny_lambda0_gives_the_exact_threshold_not_a_division_by_zero(log_lambda0, eta, spread) -> None:
     """1 - eta lambda0/2 rounds to 1 at 50 digits for lambda0 < 1e-50: the evaluation must raise its
