@@ -71,3 +71,21 @@ def require_step_size_product(eta: float, lambda0: float) -> float:
             f"got eta={eta:g}, lambda0={lambda0:g} (product {product:g})"
         )
     return product
+
+
+def require_int_at_most(name: str, value: object, high: int, reason: str) -> int:
+    """Return `value` as an int in [1, high] (require_positive_int plus a cap), else raise ValueError
+    naming the cap and `reason` (why larger values cannot work: memory, loop counts)."""
+    whole = require_positive_int(name, value)
+    if whole > high:
+        raise ValueError(f"{name} must be an integer in [1, {high}] ({reason}); got {value!r}")
+    return whole
+
+
+def require_closed_interval(name: str, value: object, low: float, high: float, reason: str = "") -> float:
+    """Return `value` as a float in [low, high], else raise ValueError naming the range and `reason`."""
+    as_float = require_real(name, value)
+    if not low <= as_float <= high:
+        why = f" ({reason})" if reason else ""
+        raise ValueError(f"{name} must lie in [{low:g}, {high:g}]{why}; got {value!r}")
+    return as_float

@@ -23,9 +23,21 @@ from ebtheory.constants.ntk import two_layer_ntk_gram, two_layer_ntk_lambda_max
 from ebtheory.models import TwoLayerNTK
 from ebtheory.prune.gfs import atom_spread
 from ebtheory.train import TrainConfig, train_with_checkpoints
-from ebtheory.validation import require_open_interval, require_positive, require_positive_int
+from ebtheory.validation import (
+    require_closed_interval,
+    require_int_at_most,
+    require_open_interval,
+    require_positive,
+    require_positive_int,
+)
 
 AUTO_ETA_FRACTION = 0.5
+# Caps checked before any work (issue 14): past them a run cannot fit in memory, would not end, or
+# its float32 weights kappa * N(0, 1) (and their squares in the loss) leave the normal range.
+MAX_WIDTH = 2**24  # hidden units: the (m x N) feature matrices of GFS and V_t
+MAX_STEPS = 10**8  # GD iterations
+MAX_K = 10**6  # GFS steps
+KAPPA_RANGE = (1e-15, 1e15)
 
 
 @dataclass(frozen=True)
@@ -44,13 +56,13 @@ class EstimateConfig:
     device: str = field(default="cpu", metadata={"help": "torch device"})
 
     def __post_init__(self) -> None:
-        require_positive_int("width", self.width)
-        require_positive_int("steps", self.steps)
-        require_positive_int("k", self.k)
+        require_int_at_most("width", self.width, MAX_WIDTH, "the hidden features must fit in memory")
+        require_int_at_most("steps", self.steps, MAX_STEPS, "GD iterations")
+        require_int_at_most("k", self.k, MAX_K, "greedy steps")
         require_positive_int("checkpoints", self.checkpoints)
         require_open_interval("delta", self.delta, 0.0, 1.0)
         require_open_interval("eps", self.eps, 0.0, 1.0)
-        require_positive("kappa", self.kappa)
+        require_closed_interval("kappa", self.kappa, *KAPPA_RANGE, reason="float32 weights kappa * N(0, 1) stay normal")
         if self.eta is not None:
             require_positive("eta", self.eta)
         if self.steps < 2:
