@@ -103,6 +103,8 @@ class TwoLayerNTK(_TwoLayer):
     sqrt(N) a_r relu(X w_r) exactly as in THEORY.md section 2.
     """
 
+    output_signs: Tensor
+
     def __init__(
         self,
         d: int,
@@ -140,6 +142,8 @@ class MeanFieldTwoLayer(_TwoLayer):
     bounded as Ye et al. assume. `readout()` returns (b / N, None); the GFS atoms are then b_r relu(X w_r).
     """
 
+    output_weights: nn.Parameter
+
     def __init__(self, d: int, width: int, outputs: int = 1, seed: int = 0) -> None:
         super().__init__()
         d = require_positive_int("d", d)
@@ -161,6 +165,8 @@ class DeepMLP(nn.Module):
     a seeded generator). Layer-wise GFS selects the output units of layers[0..D-1].
     """
 
+    layers: nn.ModuleList
+
     def __init__(self, d: int, hidden_widths: Sequence[int], outputs: int, seed: int = 0) -> None:
         super().__init__()
         d = require_positive_int("d", d)
@@ -172,9 +178,15 @@ class DeepMLP(nn.Module):
         sizes = (d, *widths, outputs)
         self.layers = nn.ModuleList(_seeded_linear(sizes[i], sizes[i + 1], generator) for i in range(len(sizes) - 1))
 
+    def linear(self, index: int) -> nn.Linear:
+        """layers[index], typed (an nn.ModuleList hands back plain Modules)."""
+        layer = self.layers[index]
+        assert isinstance(layer, nn.Linear)
+        return layer
+
     @property
     def hidden_widths(self) -> tuple[int, ...]:
-        return tuple(layer.out_features for layer in self.layers[:-1])
+        return tuple(self.linear(i).out_features for i in range(len(self.layers) - 1))
 
     def hidden(self, x: Tensor) -> Tensor:
         """Activations of the last hidden layer, shape (m, hidden_widths[-1])."""
@@ -185,7 +197,7 @@ class DeepMLP(nn.Module):
 
     def readout(self) -> tuple[Tensor, Tensor | None]:
         """(W_out^T, b_out): model(x) == hidden(x) @ W_out^T + b_out up to float rounding."""
-        last = self.layers[-1]
+        last = self.linear(len(self.layers) - 1)
         return last.weight.T, last.bias
 
     def forward(self, x: Tensor) -> Tensor:
@@ -198,6 +210,11 @@ class ResidualBlock(nn.Module):
     The inner channels (conv1's outputs = bn1 = conv2's inputs) are free to change width: layer-wise
     GFS prunes them. The block's output width must match its shortcut and is not pruned.
     """
+
+    conv1: nn.Conv2d
+    bn1: nn.BatchNorm2d
+    conv2: nn.Conv2d
+    bn2: nn.BatchNorm2d
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, generator: torch.Generator) -> None:
         super().__init__()
@@ -230,6 +247,10 @@ class ResidualCNN(nn.Module):
     32x32 (CIFAR) 32 -> 16 -> 8. Inputs are (n, C, s, s), or flat (n, C*s*s) rows that are reshaped.
     """
 
+    stem: nn.Sequential
+    blocks: nn.ModuleList
+    head: nn.Linear
+
     def __init__(
         self,
         in_channels: int,
@@ -260,6 +281,12 @@ class ResidualCNN(nn.Module):
                 previous = width
         self.blocks = nn.ModuleList(blocks)
         self.head = _seeded_linear(previous, num_classes, generator)
+
+    def block(self, index: int) -> ResidualBlock:
+        """blocks[index], typed (an nn.ModuleList hands back plain Modules)."""
+        block = self.blocks[index]
+        assert isinstance(block, ResidualBlock)
+        return block
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -28,6 +28,16 @@ two_layer_shapes = st.tuples(
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny tensors on a shared 2-core machine: one intra-op thread is over 10x faster than two (the
+    OpenMP threads wait on each other under load), and results do not depend on the thread count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def _loop_two_layer(W: torch.Tensor, out: torch.Tensor, x: torch.Tensor, scale: float) -> torch.Tensor:
     """scale * sum_r out_r relu(w_r . x), one neuron at a time."""
     total = torch.zeros(x.shape[0], out.shape[1], dtype=torch.float64)
@@ -214,3 +224,10 @@ def test_bad_arguments_raise_value_error_naming_them(build, argument):
 def test_residual_cnn_rejects_wrong_image_shape():
     with pytest.raises(ValueError, match="x must have shape"):
         ResidualCNN(1, 2, 8, widths=(2,))(torch.zeros(1, 1, 7, 7))
+
+
+def test_typed_accessors_return_the_layers():
+    mlp = DeepMLP(3, [4, 5], 2)
+    assert [mlp.linear(i) for i in range(3)] == list(mlp.layers)
+    cnn = ResidualCNN(1, 2, 8, widths=(2, 3))
+    assert [cnn.block(i) for i in range(2)] == list(cnn.blocks)

@@ -56,6 +56,7 @@ import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
@@ -199,15 +200,19 @@ def prunable_layers(model: nn.Module) -> list[str]:
 
 def _input_shape(model: nn.Module) -> tuple[int, ...]:
     if isinstance(model, DeepMLP):
-        return (model.layers[0].in_features,)
+        return (model.linear(0).in_features,)
+    assert isinstance(model, ResidualCNN)
     return model.input_shape
 
 
-def _filled(module: nn.Linear | nn.Conv2d, weight: Tensor, bias: Tensor | None) -> nn.Linear | nn.Conv2d:
+Layer = TypeVar("Layer", nn.Linear, nn.Conv2d)
+
+
+def _filled(module: Layer, weight: Tensor, bias: Tensor | None) -> Layer:
     """Copy weight and bias into the freshly built `module`."""
     with torch.no_grad():
         module.weight.copy_(weight)
-        if bias is not None:
+        if bias is not None and module.bias is not None:
             module.bias.copy_(bias)
     return module
 
@@ -222,10 +227,10 @@ def _conv(conv: nn.Conv2d, in_channels: int, out_channels: int) -> nn.Conv2d:
     return nn.Conv2d(
         in_channels,
         out_channels,
-        conv.kernel_size,
-        stride=conv.stride,
-        padding=conv.padding,
-        dilation=conv.dilation,
+        cast(tuple[int, int], conv.kernel_size),
+        stride=cast(tuple[int, int], conv.stride),
+        padding=cast(tuple[int, int], conv.padding),
+        dilation=cast(tuple[int, int], conv.dilation),
         bias=conv.bias is not None,
         padding_mode=conv.padding_mode,
         device=conv.weight.device,
@@ -233,23 +238,20 @@ def _conv(conv: nn.Conv2d, in_channels: int, out_channels: int) -> nn.Conv2d:
     )
 
 
-def _output_units(layer: nn.Linear | nn.Conv2d, kept: Tensor) -> nn.Linear | nn.Conv2d:
+def _output_units(layer: Layer, kept: Tensor) -> Layer:
     """Keep the output units (Linear rows, Conv out channels) `kept`."""
+    bias = None if layer.bias is None else layer.bias[kept]
     if isinstance(layer, nn.Linear):
-        new = _linear(layer, layer.in_features, len(kept))
-    else:
-        new = _conv(layer, layer.in_channels, len(kept))
-    return _filled(new, layer.weight[kept], None if layer.bias is None else layer.bias[kept])
+        return _filled(_linear(layer, layer.in_features, len(kept)), layer.weight[kept], bias)
+    return _filled(_conv(layer, layer.in_channels, len(kept)), layer.weight[kept], bias)
 
 
-def _input_units(layer: nn.Linear | nn.Conv2d, kept: Tensor, scales: Tensor) -> nn.Linear | nn.Conv2d:
+def _input_units(layer: Layer, kept: Tensor, scales: Tensor) -> Layer:
     """Keep the input units `kept`, their weights multiplied by `scales` (the folded gate count * n/|S|)."""
     weight = layer.weight[:, kept] * scales.reshape(-1, *[1] * (layer.weight.dim() - 2))
     if isinstance(layer, nn.Linear):
-        new = _linear(layer, len(kept), layer.out_features)
-    else:
-        new = _conv(layer, len(kept), layer.out_channels)
-    return _filled(new, weight, layer.bias)
+        return _filled(_linear(layer, len(kept), layer.out_features), weight, layer.bias)
+    return _filled(_conv(layer, len(kept), layer.out_channels), weight, layer.bias)
 
 
 def _batch_norm_channels(bn: nn.BatchNorm2d, kept: Tensor) -> nn.BatchNorm2d:
@@ -267,6 +269,8 @@ def _batch_norm_channels(bn: nn.BatchNorm2d, kept: Tensor) -> nn.BatchNorm2d:
             new.weight.copy_(bn.weight[kept])
             new.bias.copy_(bn.bias[kept])
         if bn.track_running_stats:
+            assert bn.running_mean is not None and bn.running_var is not None and bn.num_batches_tracked is not None
+            assert new.running_mean is not None and new.running_var is not None and new.num_batches_tracked is not None
             new.running_mean.copy_(bn.running_mean[kept])
             new.running_var.copy_(bn.running_var[kept])
             new.num_batches_tracked.copy_(bn.num_batches_tracked)
@@ -278,11 +282,12 @@ def _shrinker(model: nn.Module, index: int) -> Callable[[Tensor, Tensor], None]:
     if isinstance(model, DeepMLP):
 
         def shrink_mlp(kept: Tensor, scales: Tensor) -> None:
-            model.layers[index + 1] = _input_units(model.layers[index + 1], kept, scales)
-            model.layers[index] = _output_units(model.layers[index], kept)
+            model.layers[index + 1] = _input_units(model.linear(index + 1), kept, scales)
+            model.layers[index] = _output_units(model.linear(index), kept)
 
         return shrink_mlp
-    block = model.blocks[index]
+    assert isinstance(model, ResidualCNN)
+    block = model.block(index)
 
     def shrink_block(kept: Tensor, scales: Tensor) -> None:
         block.conv2 = _input_units(block.conv2, kept, scales)
@@ -303,14 +308,15 @@ def _mlp_site(model: DeepMLP, index: int, X: Tensor) -> _Site:
             z = layer(F.relu(z))
         return z
 
-    return _Site(model.layers[index].out_features, h, model.layers[index + 1], above, _shrinker(model, index))
+    return _Site(model.linear(index).out_features, h, model.linear(index + 1), above, _shrinker(model, index))
 
 
 # Functional forwards of ResidualCNN with a choice of BatchNorm statistics (normalise: groups=None is
 # eval mode with running statistics, groups=G normalises each of G stacked batches with its own).
 def _stem(model: ResidualCNN, X: Tensor, groups: int | None) -> Tensor:
     x = X.reshape(X.shape[0], *model.input_shape) if X.dim() == 2 else X
-    return F.relu(normalise(model.stem[1], model.stem[0](x), groups))
+    conv, bn = model.stem
+    return F.relu(normalise(cast(nn.BatchNorm2d, bn), conv(x), groups))
 
 
 def _inner(block: ResidualBlock, h: Tensor, groups: int | None) -> Tensor:
@@ -320,7 +326,8 @@ def _inner(block: ResidualBlock, h: Tensor, groups: int | None) -> Tensor:
 def _shortcut(block: ResidualBlock, h: Tensor, groups: int | None) -> Tensor:
     if isinstance(block.shortcut, nn.Identity):
         return h
-    return normalise(block.shortcut[1], block.shortcut[0](h), groups)
+    conv, bn = cast(nn.Sequential, block.shortcut)
+    return normalise(cast(nn.BatchNorm2d, bn), conv(h), groups)
 
 
 def _block(block: ResidualBlock, h: Tensor, groups: int | None) -> Tensor:
@@ -330,22 +337,22 @@ def _block(block: ResidualBlock, h: Tensor, groups: int | None) -> Tensor:
 
 def _forward(model: nn.Module, X: Tensor, statistics: str) -> Tensor:
     """The whole net's outputs on X, BatchNorm in the scoring mode (batch statistics over all of X)."""
-    if isinstance(model, DeepMLP) or statistics == "running":
+    if not isinstance(model, ResidualCNN) or statistics == "running":
         return model(X)
     h = _stem(model, X, 1)
-    for block in model.blocks:
-        h = _block(block, h, 1)
+    for index in range(len(model.blocks)):
+        h = _block(model.block(index), h, 1)
     return model.classify(h)
 
 
 def _cnn_site(model: ResidualCNN, index: int, X: Tensor, statistics: str) -> _Site:
     below = 1 if statistics == "batch" else None
     h = _stem(model, X, below)
-    for block in model.blocks[:index]:
-        h = _block(block, h, below)
-    block = model.blocks[index]
+    for lower in range(index):
+        h = _block(model.block(lower), h, below)
+    block = model.block(index)
     shortcut = _shortcut(block, h, below)
-    upper = list(model.blocks[index + 1 :])
+    upper = [model.block(later) for later in range(index + 1, len(model.blocks))]
 
     def above(z: Tensor) -> Tensor:
         batch = z.shape[:2]
@@ -361,6 +368,7 @@ def _cnn_site(model: ResidualCNN, index: int, X: Tensor, statistics: str) -> _Si
 def _site(model: nn.Module, index: int, X: Tensor, statistics: str) -> _Site:
     if isinstance(model, DeepMLP):
         return _mlp_site(model, index, X)
+    assert isinstance(model, ResidualCNN)
     return _cnn_site(model, index, X, statistics)
 
 
@@ -644,8 +652,9 @@ def layerwise_gfs(
 
 def _site_width(model: nn.Module, index: int) -> int:
     if isinstance(model, DeepMLP):
-        return model.layers[index].out_features
-    return model.blocks[index].conv1.out_channels
+        return model.linear(index).out_features
+    assert isinstance(model, ResidualCNN)
+    return model.block(index).conv1.out_channels
 
 
 def prune_units(model: nn.Module, kept: Mapping[str, Sequence[int]]) -> nn.Module:
@@ -675,8 +684,10 @@ def prune_units(model: nn.Module, kept: Mapping[str, Sequence[int]]) -> nn.Modul
 
 def _unit_weights(model: nn.Module, index: int) -> Tensor:
     """The weights producing each unit of layer `index`: Linear rows or conv1 filters, one row per unit."""
-    layer = model.layers[index] if isinstance(model, DeepMLP) else model.blocks[index].conv1
-    return layer.weight.detach().flatten(1)
+    if isinstance(model, DeepMLP):
+        return model.linear(index).weight.detach().flatten(1)
+    assert isinstance(model, ResidualCNN)
+    return model.block(index).conv1.weight.detach().flatten(1)
 
 
 def l1_norm_units(model: nn.Module, keep: Keep) -> dict[str, list[int]]:
