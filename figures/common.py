@@ -22,6 +22,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ebtheory.verify.analysis import RunAnalysis, analyze  # noqa: E402
+from ebtheory.verify.analysis.timeunits import axis_label, time_scale  # noqa: E402
 from ebtheory.verify.records import PointRow, RunRecord  # noqa: E402
 
 FORMATS: tuple[str, ...] = ("png", "pdf")
@@ -104,7 +106,8 @@ def plot_band(ax, x, mean, low, high, *, label: str, color=None, linestyle="-", 
 
 
 def symlog_iterations(ax, ts: list[float]) -> None:
-    """Log x axis for pre-training iterations; t = 0 (the initialisation) needs symlog."""
+    """Log x axis for pre-training time (any unit); t = 0 (the initialisation) needs symlog."""
+    ts = [float(t) for t in ts]
     if len(ts) and min(ts) <= 0:
         positive = [t for t in ts if t > 0]
         linthresh = min(positive) if positive else 1.0
@@ -114,6 +117,32 @@ def symlog_iterations(ax, ts: list[float]) -> None:
         ax.set_xticks([0.0] + [10.0**e for e in decades])
     else:
         ax.set_xscale("log")
+
+
+def analysis_of(run: RunRecord) -> RunAnalysis:
+    """The run's analysis (ebtheory.verify.analysis.analyze, cached per RunRecord): what figures present."""
+    return analyze(run)
+
+
+def time_of(analysis: RunAnalysis, m: int, t: float, unit: str | None = None) -> float | None:
+    """Iterations t of a unit of size m in `unit` (default: the run's comparison unit)."""
+    scale = time_scale(analysis.spec, m, unit or analysis.time_unit)
+    return None if scale is None else t * scale
+
+
+def with_time(rows: list[dict], analysis: RunAnalysis, unit: str | None = None) -> list[dict]:
+    """Flattened rows (with m and t) gaining a "time" field: t in `unit` (default: the comparison unit)."""
+    return [{**row, "time": time_of(analysis, row["m"], row["t"], unit)} for row in rows]
+
+
+def time_label(analysis: RunAnalysis, unit: str | None = None) -> str:
+    """Axis label naming the time unit (docs/theory.md, section 7.2)."""
+    return f"pre-training, {axis_label(unit or analysis.time_unit)}"
+
+
+def time_header(analysis: RunAnalysis, unit: str | None = None) -> str:
+    """Title fragment naming the unit and its formula for this run."""
+    return f"times in {analysis.time_unit_descriptions[unit or analysis.time_unit]}"
 
 
 def script_main(render: Callable[[Any, Path], list[Path]], description: str, argv: Sequence[str] | None = None) -> int:
@@ -179,26 +208,6 @@ def m_colors(ms: Sequence[int]) -> dict[int, Any]:
     cmap = plt.get_cmap("viridis")
     n = max(len(ms) - 1, 1)
     return {m: cmap(0.85 * i / n) for i, m in enumerate(ms)}
-
-
-THRESHOLD_DEFINITIONS: dict[str, str] = {
-    "relative": "(a) within rel_tol of the plateau",
-    "absolute": "(b) below abs_tol",
-}
-
-
-def predicted_thresholds(run: Any, regime: str = "fixed_eta", field: str = "t_star") -> dict[int, list[float]]:
-    """{m: [predicted t* per seed]} from the unit summaries' `predicted[regime][field]` (iterations).
-
-    regime "fixed_eta" is the step size the run used; "du_eta" is eta = lambda0/m^2 (prediction only).
-    """
-    out: dict[int, list[float]] = defaultdict(list)
-    for unit in run.units:
-        prediction = (unit.predicted or {}).get(regime)
-        value = None if prediction is None else getattr(prediction, field)
-        if value is not None:
-            out[unit.m].append(float(value))
-    return dict(sorted(out.items()))
 
 
 def mean_per_m(values: Mapping[int, Sequence[float | None]]) -> dict[int, float]:

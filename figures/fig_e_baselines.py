@@ -2,7 +2,8 @@
 
 One column per dataset size m; top row pruned training accuracy, bottom row pruned per-example
 training loss L/m against the labels (verify/records.py: subnets.*.train_acc, train_loss_mean), each
-a mean over seeds with a +-1 sd band. Only the two-layer rows carry all four selections; the
+a mean over seeds with a +-1 sd band, against pre-training time in the run's comparison unit (tau for
+GD, epochs for SGD; docs/theory.md, section 7.2). Only the two-layer rows carry all four selections; the
 figure draws whichever of them the run recorded.
 """
 
@@ -16,6 +17,7 @@ import matplotlib.pyplot as plt
 from ebtheory.figures.common import (
     SUBNET_LABELS,
     FigureSkipped,
+    analysis_of,
     curve_over,
     flatten_subnet,
     plot_band,
@@ -23,6 +25,10 @@ from ebtheory.figures.common import (
     script_main,
     subnets_present,
     symlog_iterations,
+    time_header,
+    time_label,
+    time_of,
+    with_time,
 )
 
 NAME = "fig_e_baselines"
@@ -42,29 +48,30 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
             f"figure (e) needs GFS and at least one baseline (magnitude, random) in the rows; "
             f"run {run.run_dir} records {subnets or 'no subnetworks'}"
         )
+    analysis = analysis_of(run)
     ms = run.ms
     fig, axes = plt.subplots(len(METRICS), len(ms), figsize=(3.2 * len(ms), 5.6), squeeze=False, sharex=True)
-    ts = sorted({p.t for p in run.points})
+    times = sorted({t for p in run.points if (t := time_of(analysis, p.m, p.t)) is not None})
     for col, m in enumerate(ms):
         rows = run.points_for(m=m)
         for row_index, (metric, ylabel) in enumerate(METRICS):
             ax = axes[row_index, col]
             for subnet in subnets:
-                x, mean, low, high = curve_over(flatten_subnet(rows, subnet), "t", metric)
+                x, mean, low, high = curve_over(with_time(flatten_subnet(rows, subnet), analysis), "time", metric)
                 plot_band(ax, x, mean, low, high, label=SUBNET_LABELS[subnet], linestyle=STYLES[subnet], marker=None)
-            symlog_iterations(ax, ts)
+            symlog_iterations(ax, times)
             if metric == "train_loss_mean":
                 ax.set_yscale("log")
             if col == 0:
                 ax.set_ylabel(ylabel)
             if row_index == len(METRICS) - 1:
-                ax.set_xlabel("pre-training iterations t")
+                ax.set_xlabel(time_label(analysis))
             if row_index == 0:
                 ax.set_title(f"m = {m}")
             ax.grid(True, alpha=0.3)
     k = run.spec.k
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"GFS against baselines at equal k = {k} (mean over seeds, band = +-1 sd)")
+    fig.suptitle(f"GFS against baselines at equal k = {k} (mean over seeds, band = +-1 sd); {time_header(analysis)}")
     return save_figure(fig, out_dir, NAME)
 
 

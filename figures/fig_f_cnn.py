@@ -4,7 +4,8 @@ Only for runs whose dense model is the residual CNN (spec.model == "cnn"); there
 channels layer by layer and only the empirical part applies (THEORY.md 5.6). One column per
 selection recorded (layer-wise GFS, magnitude, random), top row pruned training accuracy, bottom row
 pruned test accuracy (dashed: after fine-tuning, when the run fine-tuned). One curve per m, mean over
-seeds with a +-1 sd band. x: pre-training epochs = t * batch / m (batch = m for full-batch GD).
+seeds with a +-1 sd band. x: pre-training time in the run's comparison unit (epochs t * batch / m for
+SGD; ebtheory.verify.analysis.timeunits, docs/theory.md, section 7.2).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import matplotlib.pyplot as plt
 from ebtheory.figures.common import (
     SUBNET_LABELS,
     FigureSkipped,
+    analysis_of,
     curve_over,
     flatten_subnet,
     is_cnn_run,
@@ -26,6 +28,9 @@ from ebtheory.figures.common import (
     script_main,
     subnets_present,
     symlog_iterations,
+    time_label,
+    time_of,
+    with_time,
 )
 
 NAME = "fig_f_cnn"
@@ -37,18 +42,8 @@ CNN_LABELS = {
 METRICS: tuple[tuple[str, str], ...] = (("train_acc", "pruned train accuracy"), ("test_acc", "pruned test accuracy"))
 
 
-def epochs(t: float, m: int, batch_size: int) -> float:
-    """Pre-training epochs after t steps of batch `batch_size` (0 = full batch) on m examples."""
-    batch = m if batch_size <= 0 else min(batch_size, m)
-    return t * batch / m
-
-
-def _with_epochs(rows: list[dict], m: int, batch_size: int) -> list[dict]:
-    out = []
-    for row in rows:
-        finetuned = row.get("finetuned") or {}
-        out.append({**row, "epoch": epochs(row["t"], m, batch_size), "finetuned_test_acc": finetuned.get("test_acc")})
-    return out
+def _with_finetuned(rows: list[dict]) -> list[dict]:
+    return [{**row, "finetuned_test_acc": (row.get("finetuned") or {}).get("test_acc")} for row in rows]
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
@@ -63,8 +58,8 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
         raise FigureSkipped(f"figure (f): the CNN rows of run {run.run_dir} record no subnetworks")
     ms = run.ms
     colors = m_colors(ms)
-    batch_size = run.spec.batch_size
-    all_epochs = sorted({epochs(p.t, p.m, batch_size) for p in run.points})
+    analysis = analysis_of(run)
+    all_times = sorted({t for p in run.points if (t := time_of(analysis, p.m, p.t)) is not None})
     fig, axes = plt.subplots(
         len(METRICS), len(subnets), figsize=(4.6 * len(subnets), 6.4), squeeze=False, sharex=True, sharey="row"
     )
@@ -72,10 +67,10 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
         for row_index, (metric, ylabel) in enumerate(METRICS):
             ax = axes[row_index, col]
             for m in ms:
-                rows = _with_epochs(flatten_subnet(run.points_for(m=m), subnet), m, batch_size)
-                plot_band(ax, *curve_over(rows, "epoch", metric), label=f"m = {m}", color=colors[m])
+                rows = with_time(_with_finetuned(flatten_subnet(run.points_for(m=m), subnet)), analysis)
+                plot_band(ax, *curve_over(rows, "time", metric), label=f"m = {m}", color=colors[m])
                 if metric == "test_acc":
-                    x, mean, low, high = curve_over(rows, "epoch", "finetuned_test_acc")
+                    x, mean, low, high = curve_over(rows, "time", "finetuned_test_acc")
                     if len(x):
                         plot_band(
                             ax,
@@ -88,11 +83,11 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
                             linestyle="--",
                             marker=None,
                         )
-            symlog_iterations(ax, all_epochs)
+            symlog_iterations(ax, all_times)
             if col == 0:
                 ax.set_ylabel(ylabel)
             if row_index == len(METRICS) - 1:
-                ax.set_xlabel("pre-training epochs")
+                ax.set_xlabel(time_label(analysis))
             if row_index == 0:
                 ax.set_title(CNN_LABELS[subnet])
             ax.grid(True, alpha=0.3)

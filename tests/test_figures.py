@@ -58,6 +58,34 @@ def test_fig_a_one_curve_per_m_matching_the_rows(tiny_run, tmp_path, monkeypatch
     ts = sorted({p.t for p in tiny_run.points_for(m=m)})
     expected = [np.mean([p.subnets["gfs_labels"].train_acc for p in tiny_run.points_for(m=m) if p.t == t]) for t in ts]
     np.testing.assert_allclose(line.get_ydata(), expected)
+    # x is per-example time tau = eta m t (GD on the sum loss at a fixed eta), and the axis says so
+    np.testing.assert_allclose(line.get_xdata(), [tiny_run.spec.eta * m * t for t in ts])
+    assert "tau" in axes[-1].get_xlabel() and "tau" in fig._suptitle.get_text()
+
+
+def test_fig_b_draws_censored_cells_hollow_and_the_analysis_fits(tiny_run, tmp_path, monkeypatch):
+    from ebtheory.verify.analysis import analyze
+    from ebtheory.verify.analysis.thresholds import DEFINITIONS
+
+    analysis = analyze(tiny_run)
+    paths, fig = _render_capturing("b", tiny_run, tmp_path, monkeypatch)
+    _check_files(paths)
+    axes = _plot_axes(fig)
+    assert len(axes) == 2 * len(DEFINITIONS) + 1
+    for col, target in enumerate(("gfs_labels", "gfs_dense")):
+        for row, definition in enumerate(DEFINITIONS):
+            ax = axes[col * len(DEFINITIONS) + row]
+            series = analysis.series(target, definition)
+            hollow = [line for line in ax.lines if line.get_markerfacecolor() == "none"]
+            drawn = sum(len(line.get_xdata()) for line in hollow)
+            assert drawn == sum(c.censoring != "none" for c in series.cells)
+            hollow_y = sorted(y for line in hollow for y in line.get_ydata())
+            assert hollow_y == pytest.approx(sorted(c.bound_in("tau") for c in series.cells if c.censoring != "none"))
+            fit = series.fits["tau"].log
+            fit_lines = [line for line in ax.lines if line.get_label() == "fit alpha + beta ln m"]
+            assert len(fit_lines) == (fit is not None)
+            for line in fit_lines:
+                np.testing.assert_allclose(line.get_ydata(), [fit.predict(m) for m in line.get_xdata()])
 
 
 def test_fig_d_draws_the_measured_contraction_rate(tiny_run, tmp_path, monkeypatch):
@@ -82,7 +110,7 @@ def test_fig_d_draws_the_measured_contraction_rate(tiny_run, tmp_path, monkeypat
 
 @given(rate=st.floats(1e-4, 0.5), steps=st.integers(1, 200), start=st.floats(1e-3, 1e6))
 def test_effective_contraction_recovers_a_geometric_rate(rate, steps, start):
-    from ebtheory.figures.fig_d_constants_vs_m import effective_contraction
+    from ebtheory.verify.analysis.tables import effective_contraction
 
     curve = [start * (1 - rate) ** t for t in range(steps + 1)]
     assert effective_contraction(curve) == pytest.approx(rate, rel=1e-6, abs=1e-12)
