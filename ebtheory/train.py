@@ -378,7 +378,10 @@ def train_with_checkpoints(
     _check_data(X, Y, config.loss)
     if loss_every < 1:
         raise ValueError(f"loss_every must be >= 1; got loss_every={loss_every}")
-    target = select_device(device) if isinstance(device, str) or device is None else torch.device(device)
+    if device is None or isinstance(device, str):
+        target = select_device("auto" if device is None else device)
+    else:
+        target = torch.device(device)
     model.to(target)
     X, Y = _as_model_input(model, X).to(target), Y.to(target)
     total = grid[-1]

@@ -77,10 +77,16 @@ def unit_rows(X: object, *, normalize: bool = False) -> np.ndarray:
     float32 normalisation passes) and is renormalised in float64. normalize=True: any nonzero row is
     divided by its norm. Zero rows are rejected either way (they have no direction)."""
     array = as_float64_matrix("X", X)
-    norms = np.linalg.norm(array, axis=1)
-    zero = np.flatnonzero(norms == 0)
+    # Norms of rows divided by their largest entry: squares of entries near 1e200 (or 1e-200) would
+    # overflow (underflow), and the row would become zero or be called zero.
+    scale = np.max(np.abs(array), axis=1)
+    zero = np.flatnonzero(scale == 0)
     if zero.size:
         raise ValueError(f"X must have nonzero rows (inputs on the unit sphere); row {int(zero[0])} is zero")
+    array = array / scale[:, None]
+    scaled_norms = np.linalg.norm(array, axis=1)
+    with np.errstate(over="ignore"):
+        norms = scale * scaled_norms
     if not normalize:
         off = np.flatnonzero(np.abs(norms - 1.0) > UNIT_NORM_RTOL)
         if off.size:
@@ -89,7 +95,7 @@ def unit_rows(X: object, *, normalize: bool = False) -> np.ndarray:
                 f"X must have unit-norm rows (|norm - 1| <= {UNIT_NORM_RTOL:g}); row {i} has norm {norms[i]:.6g} "
                 f"({off.size} of {array.shape[0]} rows are off). Pass normalize=True to project onto the sphere."
             )
-    return array / norms[:, None]
+    return array / scaled_norms[:, None]
 
 
 ANGLE = sp.Symbol("theta", nonnegative=True)

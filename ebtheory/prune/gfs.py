@@ -591,12 +591,30 @@ def atom_spread(H: Tensor, W2: Tensor) -> float:
         H, W2, torch.zeros(H.shape[0], W2.reshape(W2.shape[0], -1).shape[1]), 1, None, torch.float64, True, None
     )
     rows = _rows_per_chunk(problem, 8, _default_memory_limit())
-    W2_64 = problem.W2.to(torch.float64)
+    # V is homogeneous of degree 2 in H and in W2: compute on H / a and W2 / b with a, b powers of two
+    # near their largest entries (exact scalings), then multiply by (a b)^2, so that squares of large
+    # activations (|H| > 1e154) do not overflow to inf - inf = NaN.
+    h_scale, w_scale = _power_of_two_scale(problem.H), _power_of_two_scale(problem.W2)
+    if h_scale == 0.0 or w_scale == 0.0:
+        return 0.0
+    W2_64 = problem.W2.to(torch.float64) / w_scale
     col_sq = torch.zeros(problem.N, dtype=torch.float64)
     dense_sq = 0.0
     for start in range(0, problem.m, rows):
-        chunk = problem.H[start : start + rows].to(torch.float64)
+        chunk = problem.H[start : start + rows].to(torch.float64) / h_scale
         col_sq += chunk.square().sum(0)
         dense_sq += float((chunk @ W2_64).square().sum())
-    spread = problem.N * float((col_sq * W2_64.square().sum(1)).sum()) - dense_sq
-    return max(spread, 0.0)
+    scaled = max(problem.N * float((col_sq * W2_64.square().sum(1)).sum()) - dense_sq, 0.0)
+    spread = scaled * h_scale * h_scale * w_scale * w_scale
+    if not math.isfinite(spread):
+        raise ValueError(
+            f"the atom spread V overflows float64 (max |H| about {h_scale:g}, max |W2| about {w_scale:g}); "
+            "rescale the activations or the output weights"
+        )
+    return spread
+
+
+def _power_of_two_scale(tensor: Tensor) -> float:
+    """2^e with 2^(e-1) <= max |entry| < 2^e (0 for an all-zero tensor): dividing by it is exact."""
+    largest = float(tensor.abs().max()) if tensor.numel() else 0.0
+    return 0.0 if largest == 0.0 else math.ldexp(1.0, math.frexp(largest)[1])
