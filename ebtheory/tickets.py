@@ -28,7 +28,7 @@ layers (ebtheory.prune.user_model).
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -51,6 +51,7 @@ __all__ = [
     "LoadedTicket",
     "TicketError",
     "TicketHeader",
+    "TicketWriter",
     "apply_masks",
     "architecture_of",
     "build_module",
@@ -145,7 +146,7 @@ def architecture_of(module: nn.Module) -> tuple[str, dict[str, Any]]:
         return "ntk", {
             "d": int(module.input_weights.shape[1]),
             "width": module.width,
-            "outputs": int(cast(Tensor, module.output_signs).shape[1]),
+            "outputs": int(module.readout()[0].shape[1]),
             "kappa": float(module.kappa),
             "output_mode": module.output_mode,
         }
@@ -373,22 +374,17 @@ def apply_masks(dense: nn.Module, masks: Mapping[str, Tensor]) -> nn.Module:
 # -------------------------------------------------------------------------------------- save / load
 
 
-def _permanent(module: nn.Module) -> nn.Module:
-    """A copy of `module` with every torch.nn.utils.prune reparametrisation made permanent."""
-    pruned = [
-        (sub, hook._tensor_name)
-        for sub in module.modules()
-        for hook in sub._forward_pre_hooks.values()
-        if isinstance(hook, prune.BasePruningMethod)
-    ]
-    if not pruned:
-        return module
-    module = copy.deepcopy(module)
-    for sub in module.modules():
-        for hook in list(sub._forward_pre_hooks.values()):
+def _forward_state(module: nn.Module) -> dict[str, Tensor]:
+    """`module`'s state dict as the forward pass uses it: a torch.nn.utils.prune reparametrisation
+    (``name_orig``, ``name_mask``) becomes ``name = name_orig * name_mask``; the module is not touched
+    (deep-copying it fails after a forward pass: the pruned tensor is then a non-leaf)."""
+    state = {name: value.detach() for name, value in module.state_dict().items()}
+    for owner, sub in module.named_modules():
+        for hook in sub._forward_pre_hooks.values():
             if isinstance(hook, prune.BasePruningMethod):
-                prune.remove(sub, hook._tensor_name)
-    return module
+                prefix = f"{owner}.{hook._tensor_name}" if owner else hook._tensor_name
+                state[prefix] = state.pop(f"{prefix}_orig") * state.pop(f"{prefix}_mask")
+    return {name: value.cpu().contiguous().clone() for name, value in state.items()}
 
 
 def _json_number(name: str, value: Any) -> float | None:
@@ -423,9 +419,8 @@ def save_ticket(
     from safetensors.torch import save_file
 
     path = Path(path)
-    module = _permanent(module)
     family, architecture = architecture_of(module)
-    tensors = {name: value.detach().cpu().contiguous().clone() for name, value in module.state_dict().items()}
+    tensors = _forward_state(module)
     mask_names: list[str] = []
     dense_info: dict[str, Any] = {}
     if dense is not None:
@@ -528,3 +523,82 @@ def load_ticket(path: str | os.PathLike[str], device: str | torch.device = "cpu"
 def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> nn.Module:
     """The ticket saved at `path` as a ready nn.Module (eval mode), without unpickling anything."""
     return load_ticket(path, device).module
+
+
+# ------------------------------------------------------------------------------ a sweep's tickets
+
+
+def _reparametrised_masks(module: nn.Module) -> dict[str, Tensor]:
+    """The torch.nn.utils.prune masks a module carries (name -> bool), e.g. an Early-Bird or IMP ticket."""
+    masks = {}
+    for owner, sub in module.named_modules():
+        for hook in sub._forward_pre_hooks.values():
+            if isinstance(hook, prune.BasePruningMethod):
+                name = hook._tensor_name
+                masks[f"{owner}.{name}" if owner else name] = getattr(sub, f"{name}_mask").detach().bool().cpu()
+    return masks
+
+
+@dataclass
+class TicketWriter:
+    """Saves the subnetworks one sweep unit (m, seed) builds (``ebtheory run --save-tickets``).
+
+    Files: FOLDER/m{m}_s{seed}_t{t}/{name}.safetensors, names as in the point rows (gfs_labels,
+    gfs_dense, magnitude, random) and ticket_earlybird, ticket_gfs, ticket_imp for the Early-Bird
+    comparison at t_EB. at: the checkpoints t whose point subnetworks are saved (the Early-Bird
+    tickets are saved whenever they are built); provenance: JSON facts added to every header.
+    Masks over the dense model come from the counts (two-layer), the per-layer selections (layer-wise)
+    or the module's own torch.nn.utils.prune masks (Early-Bird and IMP tickets of the dense shape).
+    """
+
+    folder: Path
+    m: int
+    seed: int
+    at: frozenset[int]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def path(self, t: int, name: str) -> Path:
+        """Where the ticket `name` of checkpoint t goes."""
+        return Path(self.folder) / f"m{self.m}_s{self.seed}_t{t}" / f"{name}.safetensors"
+
+    def wants(self, t: int) -> bool:
+        """Whether the point subnetworks of checkpoint t are saved."""
+        return int(t) in self.at
+
+    def save(
+        self,
+        name: str,
+        t: int,
+        module: nn.Module,
+        numbers: Any,
+        *,
+        dense: nn.Module | None = None,
+        counts: Tensor | None = None,
+        selection: Mapping[str, Sequence[int]] | None = None,
+    ) -> Path:
+        """Save `module` (with its recorded `numbers`: a mapping or a dataclass of floats) as ticket `name`
+        of checkpoint t; masks from `counts` (two-layer dense net: neuron multiplicities) or `selection`
+        (layer-wise) over `dense`, else the module's own prune masks."""
+        is_record = dataclasses.is_dataclass(numbers) and not isinstance(numbers, type)
+        values = dataclasses.asdict(numbers) if is_record else dict(numbers)
+        masks: dict[str, Tensor] = {}
+        chosen: dict[str, list[int]] = {}
+        if counts is not None and dense is not None:
+            counts = torch.as_tensor(counts).cpu()
+            masks = neuron_masks(dense, counts)
+            chosen = {"hidden": torch.repeat_interleave(torch.arange(len(counts)), counts.long()).tolist()}
+        elif selection is not None and dense is not None:
+            masks = layer_unit_masks(dense, selection)
+            chosen = {str(k): [int(i) for i in v] for k, v in selection.items()}
+        else:
+            masks = _reparametrised_masks(module)
+        provenance = {**self.provenance, "m": self.m, "seed": self.seed, "t": int(t), "subnet": name}
+        return save_ticket(
+            self.path(int(t), name),
+            module,
+            masks=masks,
+            dense=dense,
+            selection=chosen,
+            numbers=values,
+            provenance=provenance,
+        )

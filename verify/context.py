@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from ebtheory.data.preprocess import flatten_unit_sphere, one_hot
 from ebtheory.data.selection import training_subset
+from ebtheory.tickets import TicketWriter
 from ebtheory.train import TrainConfig, fine_tune
 from ebtheory.verify.records import NetworkNumbers
 from ebtheory.verify.spec import ExperimentSpec, step_size
@@ -104,6 +106,15 @@ class UnitContext:
     seed: int
     data: UnitData
     device: torch.device
+    tickets: TicketWriter | None = None  # ebtheory run --save-tickets: saves the subnetworks built (ebtheory.tickets)
+
+    def keep(
+        self, name: str, t: int, subnet: nn.Module, numbers: NetworkNumbers, always: bool = False, **masks: Any
+    ) -> None:
+        """Save `subnet` (scored `numbers`) as ticket `name` of checkpoint t when --save-tickets chose t (or
+        `always`: the Early-Bird tickets); `masks`: dense=, counts= or selection= (TicketWriter.save)."""
+        if self.tickets is not None and (always or self.tickets.wants(t)):
+            self.tickets.save(name, t, subnet, numbers, **masks)
 
     def train_config(self, *, finetune: bool = False, lr: float | None = None) -> TrainConfig:
         """TrainConfig of pre-training (or fine-tuning); the step is `lr` when given, else

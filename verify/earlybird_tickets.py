@@ -80,7 +80,7 @@ def split_budget(budget: int, parts: int) -> list[int]:
     return [budget // parts + (1 if i < budget % parts else 0) for i in range(parts)]
 
 
-def imp_ticket(family: ModelFamily, ctx: UnitContext, weights: int, budget: int) -> Ticket:
+def imp_ticket(family: ModelFamily, ctx: UnitContext, weights: int, budget: int, t: int | None = None) -> Ticket:
     """IMP with rewinding to t = 0 on a fresh initial net, down to `weights` surviving prunable weights
     (family.imp_parameters), with `budget` training iterations in all (dense run + one retraining per
     round). neurons: hidden units (inner channels) that keep a weight (family.imp_neurons)."""
@@ -99,6 +99,8 @@ def imp_ticket(family: ModelFamily, ctx: UnitContext, weights: int, budget: int)
         parameters=chosen,
     )
     numbers = ctx.numbers(model)
+    if t is not None:  # --save-tickets: the IMP ticket beside the EB and GFS tickets of t_EB
+        ctx.keep("ticket_imp", t, model, numbers, always=True)
     return Ticket(
         neurons=family.imp_neurons(model, chosen, result.masks),
         params=result.remaining[-1],
@@ -130,7 +132,7 @@ def finish_earlybird(family: ModelFamily, ctx: UnitContext, trace: EarlyBirdTrac
             overlap_neurons=pair.overlap,
             earlybird=pair.earlybird,
             gfs=pair.gfs,
-            imp=imp_ticket(family, ctx, weights, budget),
+            imp=imp_ticket(family, ctx, weights, budget, trace.t),
             kept_per_block=pair.kept_per_block,
         )
     settings = EarlyBirdSettings(

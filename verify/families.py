@@ -34,7 +34,7 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 import scipy.linalg
@@ -172,10 +172,20 @@ class ModelFamily(abc.ABC):
         return None
 
     def ticket(
-        self, ctx: UnitContext, subnet: nn.Module, neurons: int, params: int, iterations: Sequence[int]
+        self,
+        ctx: UnitContext,
+        subnet: nn.Module,
+        neurons: int,
+        params: int,
+        iterations: Sequence[int],
+        name: str | None = None,
+        **masks: Any,
     ) -> Ticket:
-        """A ticket's record: its numbers as pruned, then after spec.finetune_steps of fine-tuning."""
+        """A ticket's record: its numbers as pruned, then after spec.finetune_steps of fine-tuning.
+        With --save-tickets the pruned ticket is saved as `name` at t = iterations[0] (UnitContext.keep)."""
         pruned = ctx.numbers(subnet)
+        if name is not None:
+            ctx.keep(name, int(iterations[0]), subnet, pruned, always=True, **masks)
         tuned = ctx.finetuned(subnet, self.finetune_step(ctx, subnet))
         final = tuned if tuned is not None else pruned
         return Ticket(
@@ -282,9 +292,13 @@ class TwoLayerFamily(ModelFamily):
         target: torch.Tensor,
         curve: tuple[float, ...] | None,
         lemma: LemmaACheck | None,
+        name: str = "",
+        t: int = -1,
+        dense: nn.Module | None = None,
     ) -> SubnetEntry:
         subnet = pruned_two_layer(state.W1.float(), state.W2.float(), counts.cpu()).to(ctx.device)
         numbers = ctx.numbers(subnet)
+        ctx.keep(name, t, subnet, numbers, dense=dense, counts=counts.cpu())
         with torch.no_grad():
             counts64 = counts.to(torch.float64)
             kept = counts64 > 0
@@ -334,7 +348,7 @@ class TwoLayerFamily(ModelFamily):
                     sum_squared_loss(torch.zeros_like(target), target),
                 )
             subnets[f"gfs_{target_name}"] = self._subnet_entry(
-                ctx, state, result.counts, target_name, target, curve, lemma
+                ctx, state, result.counts, target_name, target, curve, lemma, f"gfs_{target_name}", t, model
             )
         for baseline in spec.baselines:
             if baseline == "magnitude":
@@ -342,7 +356,7 @@ class TwoLayerFamily(ModelFamily):
             else:
                 chosen = random_selection(N, spec.k, seed=point_seed(ctx.seed, t))
             counts = torch.bincount(chosen.cpu(), minlength=N)
-            subnets[baseline] = self._subnet_entry(ctx, state, counts, "labels", Y, None, None)
+            subnets[baseline] = self._subnet_entry(ctx, state, counts, "labels", Y, None, None, baseline, t, model)
         drift = diagnostics.weight_drift(_two_layer(initial).input_weights, _two_layer(model).input_weights)
         lambda_min_H = hidden_gram_lambda_min(state.X, state.W1)
         return PointMeasure(
@@ -398,7 +412,16 @@ class TwoLayerFamily(ModelFamily):
         tickets = {}
         for name, counts in (("earlybird", mask.long()), ("gfs", chosen.counts)):
             subnet = pruned_two_layer(state.W1.float(), state.W2.float(), counts).to(ctx.device)
-            tickets[name] = self.ticket(ctx, subnet, int((counts > 0).sum()), subnet.width * (d + C), iterations)
+            tickets[name] = self.ticket(
+                ctx,
+                subnet,
+                int((counts > 0).sum()),
+                subnet.width * (d + C),
+                iterations,
+                f"ticket_{name}",
+                dense=model,
+                counts=counts.cpu(),
+            )
         return TicketPair(
             earlybird=tickets["earlybird"],
             gfs=tickets["gfs"],
@@ -521,6 +544,7 @@ class LayerwiseFamily(ModelFamily):
             result = layerwise_gfs(model, X, target, spec.k, loss=loss, replacement=spec.replacement, seed=ctx.seed)
             subnet = result.model.to(ctx.device)
             numbers = ctx.numbers(subnet)
+            ctx.keep(f"gfs_{target_name}", t, subnet, numbers, dense=model, selection=result.selections)
             subnets[f"gfs_{target_name}"] = SubnetEntry(
                 target=target_name,  # type: ignore[arg-type]
                 train_loss_sum=numbers.train_loss_sum,
@@ -561,6 +585,9 @@ class LayerwiseFamily(ModelFamily):
             int(sum(result.widths_after.values())),
             result.params_after,
             (t, ctx.spec.finetune_steps),
+            "ticket_gfs",
+            dense=model,
+            selection=result.selections,
         )
         return ticket, result.selections
 
@@ -606,7 +633,12 @@ class DeepMLPFamily(LayerwiseFamily):
             prune.custom_from_mask(layer, "bias", rows.to(layer.bias.dtype))
         d, outputs = _linears(mlp)[0].in_features, _linears(mlp)[-1].out_features
         earlybird = self.ticket(
-            ctx, ticket_net, sum(kept), self._kept_params(d, kept, outputs)[1], (t, ctx.spec.finetune_steps)
+            ctx,
+            ticket_net,
+            sum(kept),
+            self._kept_params(d, kept, outputs)[1],
+            (t, ctx.spec.finetune_steps),
+            "ticket_earlybird",
         )
         gfs, selections = self._gfs_ticket(ctx, model, kept, t)
         return TicketPair(
@@ -670,7 +702,12 @@ class CNNFamily(LayerwiseFamily):
                 prune.custom_from_mask(block.bn1, name, part.to(block.bn1.weight.device, block.bn1.weight.dtype))
         removed = sum((w - n) * _inner_channel_sizes(block)[1] for block, w, n in zip(_blocks(model), widths, kept))
         earlybird = self.ticket(
-            ctx, ticket_net, sum(kept), count_parameters(model) - removed, (t, ctx.spec.finetune_steps)
+            ctx,
+            ticket_net,
+            sum(kept),
+            count_parameters(model) - removed,
+            (t, ctx.spec.finetune_steps),
+            "ticket_earlybird",
         )
         gfs, selections = self._gfs_ticket(ctx, model, kept, t)
         return TicketPair(

@@ -23,19 +23,20 @@ a resumed unit writes exactly the rows an uninterrupted one would.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from ebtheory.tickets import TicketWriter
 from ebtheory.train import select_device, train_with_checkpoints
 from ebtheory.verify import records
 from ebtheory.verify.context import UnitContext, UnitData, network_numbers
 from ebtheory.verify.context import load_unit_data as _load_unit_data
-from ebtheory.verify.families import family_of, lemma_a_check
-from ebtheory.verify.records import PointRow, UnitRow
-from ebtheory.verify.spec import ExperimentSpec, earlybird_times
 from ebtheory.verify.earlybird_tickets import (
     finish_earlybird,
     imp_ticket,
@@ -43,6 +44,9 @@ from ebtheory.verify.earlybird_tickets import (
     split_budget,
     start_earlybird,
 )
+from ebtheory.verify.families import family_of, lemma_a_check
+from ebtheory.verify.records import PointRow, UnitRow
+from ebtheory.verify.spec import ExperimentSpec, earlybird_times
 
 __all__ = [
     "UnitData",
@@ -55,6 +59,9 @@ __all__ = [
     "split_budget",
     "unit_context",
 ]
+
+
+TICKETS_DIR = "tickets"  # RUN_DIR/tickets/m{m}_s{seed}_t{t}/{subnet}.safetensors (ebtheory run --save-tickets)
 
 
 def load_unit_data(spec: ExperimentSpec, m: int, seed: int) -> UnitData:
@@ -78,14 +85,28 @@ def _initial_loss_sum(spec: ExperimentSpec, value: float, m: int) -> float:
     return value * m if spec.train_loss == "mean_squares" else value
 
 
-def run_unit(spec: ExperimentSpec, m: int, seed: int, run_dir: str, device: str = "auto") -> None:
-    """Unit (m, seed): pre-train once, write a PointRow for every unfinished checkpoint, then the UnitRow."""
+def run_unit(
+    spec: ExperimentSpec,
+    m: int,
+    seed: int,
+    run_dir: str,
+    device: str = "auto",
+    save_tickets: Sequence[int] | None = None,
+) -> None:
+    """Unit (m, seed): pre-train once, write a PointRow for every unfinished checkpoint, then the UnitRow.
+
+    save_tickets: checkpoints t whose pruned subnetworks are also saved as tickets under RUN_DIR/tickets
+    (ebtheory.tickets.TicketWriter; the Early-Bird tickets too, when built); None saves none. Only the
+    points computed now are saved (a finished point is read back, not recomputed)."""
     if records.unit_finished(run_dir, m, seed):
         return
     started = time.perf_counter()
     torch.manual_seed(seed)
     family = family_of(spec)
     ctx = unit_context(spec, m, seed, device)
+    if save_tickets is not None:
+        writer = TicketWriter(Path(run_dir) / TICKETS_DIR, m, seed, frozenset(int(t) for t in save_tickets))
+        ctx = dataclasses.replace(ctx, tickets=dataclasses.replace(writer, provenance={"run_hash": spec.hash}))
     model = family.build(spec, ctx.data, seed)
     initial = copy.deepcopy(model).eval()
     done = records.finished_points(run_dir, m, seed)

@@ -54,6 +54,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the report as JSON (as `ebtheory report --json`); other lines go to stderr",
     )
+    parser.add_argument(
+        "--save-tickets",
+        action="store_true",
+        help="also save the pruned subnetworks as tickets (RUN_DIR/tickets/m*_s*_t*/NAME.safetensors; "
+        "load with ebtheory.tickets.load) at the checkpoints of --tickets-at, and the Early-Bird tickets",
+    )
+    parser.add_argument(
+        "--tickets-at",
+        default=None,
+        metavar="T[,T...]",
+        help="checkpoints whose subnetworks --save-tickets saves (default: the last checkpoint)",
+    )
     cluster = parser.add_argument_group("cluster (--backend submitit; pip install 'ebtheory[cluster]')")
     cluster.add_argument(
         "--backend", choices=("local", "submitit"), default="local", help="where units run (default: local processes)"
@@ -133,6 +145,28 @@ def _json_matches(value: object, hint: object) -> bool:
     return isinstance(value, hint) if isinstance(hint, type) else True
 
 
+def ticket_checkpoints(args: argparse.Namespace, spec: ExperimentSpec) -> tuple[int, ...] | None:
+    """The checkpoints --save-tickets saves (None without --save-tickets); each must be on the spec's grid."""
+    if not args.save_tickets:
+        if args.tickets_at is not None:
+            raise ValueError("--tickets-at needs --save-tickets")
+        return None
+    if args.tickets_at is None:
+        return (max(spec.checkpoints),)
+    try:
+        chosen = tuple(int(part) for part in args.tickets_at.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(
+            f"--tickets-at must be comma-separated checkpoints; got --tickets-at={args.tickets_at!r}"
+        ) from None
+    off_grid = [t for t in chosen if t not in spec.checkpoints]
+    if not chosen or off_grid:
+        raise ValueError(
+            f"--tickets-at must name checkpoints of the spec {list(spec.checkpoints)}; got --tickets-at={args.tickets_at!r}"
+        )
+    return chosen
+
+
 def build_backend(args: argparse.Namespace):
     """The backend of --backend: None (the runner's local pool) or a SubmititBackend from the cluster flags."""
     if args.backend == "local":
@@ -163,6 +197,14 @@ def run(args: argparse.Namespace) -> int:
     spec = build_spec(args)
     select_device(args.device)  # reject a bad --device before any work starts
     backend = build_backend(args)
+    unit_fn = None
+    saved_at = ticket_checkpoints(args, spec)
+    if saved_at is not None:
+        import functools
+
+        from ebtheory.verify.unit import run_unit
+
+        unit_fn = functools.partial(run_unit, save_tickets=saved_at)
     if args.check:
         run_dir = run_dir_inside(args.out, run_dir_name(spec))
         state = "exists (a run resumes it)" if run_dir.is_dir() else "new"
@@ -171,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     if args.detach:
         from ebtheory.verify.backends.submitit_backend import submit_detached
 
-        run_dir, job_ids = submit_detached(spec, args.out, backend, device=args.device)
+        run_dir, job_ids = submit_detached(spec, args.out, backend, unit_fn=unit_fn, device=args.device)
         print(f"submitted {len(job_ids)} units ({backend.resolved_cluster()}); run dir: {run_dir}")
         for (m, seed), job_id in sorted(job_ids.items()):
             print(f"  m={m} seed={seed}: job {job_id}")
@@ -179,7 +221,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         result = run_sweep(
-            spec, args.out, jobs=args.jobs, device=args.device, progress=not args.no_progress, backend=backend
+            spec,
+            args.out,
+            unit_fn=unit_fn,
+            jobs=args.jobs,
+            device=args.device,
+            progress=not args.no_progress,
+            backend=backend,
         )
     except SweepInterrupted as interrupted:
         sys.stderr.write(f"ebtheory run: {interrupted}\n")
