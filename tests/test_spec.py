@@ -11,13 +11,15 @@ from ebtheory.verify.presets import PRESETS, get_preset
 from ebtheory.verify.spec import ExperimentSpec, log_checkpoints, run_dir_name, spec_from_dict, with_overrides
 
 # Pinned so that old results stay findable: a change here moves every recorded run of the preset.
-# Moved once, before any recorded result was published, when the presets took evenly spaced
-# Early-Bird mask times (earlybird_masks).
+# Moved when the presets took evenly spaced Early-Bird mask times (earlybird_masks), and again for
+# quick, fashion and mnist-paper when they took the 64-checkpoint fine grid (issue 10.2) and quick
+# 5 sizes x 5 seeds (issue 10.4): their recorded runs (quick-c0041dc73335, fashion-45d1f361f716) are
+# of the old specs and stay findable under the old hashes.
 PINNED_HASHES = {
     "tiny": "df52ff9a5c40",
-    "quick": "c0041dc73335",
-    "fashion": "45d1f361f716",
-    "mnist-paper": "ead6784cc85d",
+    "quick": "3675dc103e7e",
+    "fashion": "b28f1120d551",
+    "mnist-paper": "1e3974769c0c",
     "cnn": "8e186373a434",
 }
 
@@ -41,7 +43,10 @@ def test_presets_are_valid_and_meet_the_issue_minimums():
         assert len(spec.ms) >= 4 and len(spec.seeds) >= 3, name
         assert spec.checkpoints[0] == 0 and len(spec.checkpoints) >= 5, name
         assert spec_from_dict(spec.to_dict()) == spec
-    assert get_preset("quick").dataset == "digits"
+    quick = get_preset("quick")
+    assert quick.dataset == "digits" and len(quick.ms) >= 5 and len(quick.seeds) >= 5  # issue 10.4
+    for name in ("quick", "fashion", "mnist-paper"):
+        assert len(get_preset(name).checkpoints) >= 60, name  # issue 10.2
     with pytest.raises(ValueError, match="preset must be one of"):
         get_preset("nope")
 
@@ -115,3 +120,77 @@ def test_step_size_scaling():
     assert scaled.hash != spec.hash and spec.hash == dataclasses.replace(spec, eta_scaling="fixed").hash
     with pytest.raises(ValueError, match="eta_scaling"):
         ExperimentSpec(eta_scaling="sqrt")
+
+
+# ---------------------------------------------------------------- validate up front (issue 14.5)
+
+
+@pytest.mark.parametrize(
+    "changes, field, words",
+    [
+        ({"earlybird_masks": 300_000_000}, "earlybird_masks", "100000"),
+        ({"imp_rounds": 100_000_000}, "imp_rounds", "100]"),
+        ({"k": 10**9}, "k", "in \\[1, 1e\\+06\\]"),
+        ({"checkpoints": tuple(range(20_000))}, "checkpoints", "10000"),
+        ({"checkpoints": (0, 10**9)}, "checkpoints", "at most"),
+        ({"finetune_steps": 10**9}, "finetune_steps", "1e\\+08"),
+        ({"width": 10**10, "k": 32}, "width", "GiB"),
+        ({"ms": (1000, 2000, 4000, 10**6), "width": 10**5}, "width", "GiB"),
+        ({"earlybird_ratio": 0.999999}, "earlybird_ratio", "at least one"),
+        ({"width": 1, "k": 1, "earlybird": False}, "width", ">= 2"),
+        ({"kappa": 1e-300}, "kappa", "normal floats"),
+        ({"kappa": 1e300}, "kappa", "normal floats"),
+        ({"eta": 1e300}, "eta", "as run"),
+        ({"eta": 1e-14, "eta_scaling": "inverse_m", "ms": (1, 2, 3, 10**20)}, "ms", "sizes"),
+        ({"eta": 1e14, "eta_scaling": "inverse_m", "ms": (2, 20, 200, 2000)}, "eta", "as run"),
+        ({"finetune_eta": 1e300}, "finetune_eta", "as run"),
+        ({"finetune_eta": 0.0, "model": "deep_mlp", "baselines": ()}, "finetune_eta", "two-layer"),
+        ({"model": "cnn"}, "baselines", "two-layer only"),
+        ({"k": 600, "width": 512, "earlybird": False}, "k", "baselines"),
+        ({"model": "deep_mlp", "mlp_widths": (8, 8), "k": 8, "baselines": (), "finetune_eta": 0.01}, "k", "auto"),
+        ({"mlp_widths": ()}, "mlp_widths", "positive"),
+        ({"cnn_widths": (0,)}, "cnn_widths", "positive"),
+        ({"targets": ("labels", "labels")}, "targets", "subset"),
+        ({"abs_tol": float("nan")}, "abs_tol", "float"),
+        ({"k": True}, "k", "int"),
+        ({"width": 64.0}, "width", "int"),
+        ({"seeds": (0, 1, "2")}, "seeds", "int"),
+        ({"replacement": 1}, "replacement", "bool"),
+    ],
+)
+def test_fields_that_later_code_cannot_run_are_refused_up_front(changes, field, words):
+    with pytest.raises(ValueError, match=rf"^{field} must be .*{words}.*; got {field}="):
+        ExperimentSpec(**changes)
+
+
+def test_extreme_but_valid_numbers_are_accepted():
+    ExperimentSpec(kappa=1e-12, eta=1e-20, earlybird_ratio=0.99, width=512, k=32)
+    ExperimentSpec(model="deep_mlp", mlp_widths=(64, 32), k=16, baselines=(), finetune_eta=0.01)
+    ExperimentSpec(optimizer="sgd", batch_size=0)  # full batch, as the field's help says
+
+
+def test_unit_memory_estimate_grows_with_width_and_m():
+    from ebtheory.verify.spec import estimate_unit_bytes
+
+    base = ExperimentSpec()
+    wider = dataclasses.replace(base, width=2 * base.width)
+    assert estimate_unit_bytes(wider) > estimate_unit_bytes(base) > 8 * max(base.ms) * base.width
+
+
+def test_fine_checkpoints_have_a_log_head_and_a_dense_tail():
+    from ebtheory.verify.spec import FINE_GRID_COUNT, fine_checkpoints
+
+    grid = fine_checkpoints(10_000)
+    assert len(grid) == FINE_GRID_COUNT >= 60 and grid[0] == 0 and grid[-1] == 10_000
+    assert all(a < b for a, b in zip(grid, grid[1:]))
+    head = [t for t in grid if 0 < t <= 1000]
+    tail = [t for t in grid if t > 1000]
+    ratios = [b / a for a, b in zip(head[5:], head[6:])]
+    assert max(ratios) / min(ratios) < 1.6  # geometric spacing, up to rounding
+    gaps = [b - a for a, b in zip(tail, tail[1:])]
+    assert max(gaps) - min(gaps) <= 1 and max(gaps) < 300  # evenly spaced, far finer than a log grid there
+    assert fine_checkpoints(100) == tuple(sorted(set(fine_checkpoints(100)))) and len(fine_checkpoints(100)) == 64
+    assert fine_checkpoints(20) == tuple(range(21))
+    for bad in ({"t_max": 0}, {"t_max": 100, "count": 2}, {"t_max": 100, "tail_fraction": 1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad)) if len(bad) == 1 else list(bad)[-1]):
+            fine_checkpoints(**bad)

@@ -18,6 +18,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 MODELS = ("ntk", "mean_field", "deep_mlp", "cnn")  # ebtheory.verify.families.FAMILIES
 TWO_LAYER_MODELS = ("ntk", "mean_field")  # exact GFS, baselines, Lemma A and the theory's constants
 BN_MODELS = ("cnn",)  # models with BatchNorm (Early-Bird scores and its L1 penalty)
@@ -281,9 +283,11 @@ def _check_types(spec: ExperimentSpec) -> None:
         if typing.get_origin(kind) is tuple:
             inner = typing.get_args(kind)[0]
             ok = isinstance(value, tuple) and all(_is_instance(item, inner) for item in value)
+            expected = f"a tuple of {inner.__name__}"
         else:
             ok = _is_instance(value, kind)
-        _require(ok, f.name, value, f"of type {getattr(kind, '__name__', str(kind))}")
+            expected = f"of type {kind.__name__}" + (" (finite)" if kind is float else "")
+        _require(ok, f.name, value, expected)
 
 
 def _is_instance(value: Any, kind: Any) -> bool:
@@ -444,6 +448,42 @@ def log_checkpoints(t_max: int, count: int) -> tuple[int, ...]:
     for i in range(count):
         values.add(int(round(t_max ** (i / max(count - 1, 1)))))
     return tuple(sorted(values))
+
+
+FINE_GRID_COUNT = 64  # checkpoints per unit of the fine grids (issue 10.2: at least 60)
+
+
+def fine_checkpoints(
+    t_max: int, count: int = FINE_GRID_COUNT, *, tail_fraction: float = 0.5, tail_start: float = 0.1
+) -> tuple[int, ...]:
+    """A fine checkpoint grid: 0, a log-spaced head over [1, t_split] and a dense, evenly spaced tail
+    over (t_split, t_max], t_split = round(tail_start * t_max); `count` distinct iterations in all
+    (fewer only when [0, t_max] has fewer integers).
+
+    The head resolves early thresholds in log t (the scale thresholds are interpolated on); the tail
+    resolves the plateau and the U-shaped rise late in training, where a log grid is 2-3x apart
+    (issue 10.2). tail_fraction of the points go to the tail. Units: pre-training iterations."""
+    if isinstance(t_max, bool) or not isinstance(t_max, int) or not 1 <= t_max <= MAX_ITERATIONS:
+        raise ValueError(f"t_max must be an integer in [1, {MAX_ITERATIONS:.0e}]; got t_max={t_max!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or not 4 <= count <= MAX_CHECKPOINTS:
+        raise ValueError(f"count must be an integer in [4, {MAX_CHECKPOINTS}]; got count={count!r}")
+    if not 0 < tail_fraction < 1:
+        raise ValueError(f"tail_fraction must lie in (0, 1); got tail_fraction={tail_fraction!r}")
+    if not 0 < tail_start < 1:
+        raise ValueError(f"tail_start must lie in (0, 1); got tail_start={tail_start!r}")
+    if count >= t_max + 1:
+        return tuple(range(t_max + 1))
+    split = max(1, round(tail_start * t_max))
+    n_head = min(count - 1 - max(1, round(count * tail_fraction)), split)
+    n_tail = min(count - 1 - n_head, t_max - split)  # a short head leaves its points to the tail
+    tail = {split + round((t_max - split) * (i + 1) / n_tail) for i in range(n_tail)}
+    head: set[int] = set()
+    points = n_head
+    while len(head) < n_head:  # rounding merges the first log-spaced points: ask for more until distinct
+        head = {round(v) for v in np.geomspace(1, split, points)}
+        points += 1
+    grid = sorted({0} | head | tail)
+    return tuple(grid)
 
 
 def _parse_value(name: str, kind: Any, text: str) -> Any:
