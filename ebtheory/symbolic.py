@@ -662,11 +662,14 @@ def greedy_efficiency_theory_expr() -> sp.Expr:
 
 
 def pruned_curve_model_expr() -> sp.Expr:
-    """p(t) = min(P0, c1(k) L_pred(t)/m + gamma v(tau)/(2k)): per-example pruned loss (docs/theory.md, section 9).
+    """p(t) = min(P0, c1 L_pred(t)/m + gamma v(tau)/(2k)): per-example pruned loss (docs/theory.md, section 9).
 
-    Lemma A's shape (c1(k) L + V/(2(1-eps)k)) with the measured greedy efficiency gamma in place of
-    1/(1-eps), per example (L/m, v = V/m), capped at the pruned loss P0 at t = 0."""
-    return sp.Min(pruned_cap, c1_expr() * spectral_loss / m + greedy_efficiency * spread_per_example / (2 * k))
+    Lemma A's shape (c1 L + V/(2(1-eps)k)) with the measured greedy efficiency gamma in place of
+    1/(1-eps), per example (L/m, v = V/m), capped at the pruned loss P0 at t = 0. c1 is a free symbol:
+    Lemma A's c1(k) = c1_expr() (a bound), or 1, the value of the exact decomposition
+    L(u_S) = L(u) + 1/2||u_S - u||^2 + <u_S - u, u - Y> when the cross term vanishes (it does in
+    expectation for atoms sampled at random; docs/theory.md, section 9)."""
+    return sp.Min(pruned_cap, c1_symbol * spectral_loss / m + greedy_efficiency * spread_per_example / (2 * k))
 
 
 def dilated_time_expr() -> sp.Expr:
@@ -700,7 +703,7 @@ def _spectral_numeric(name: str) -> Callable[..., np.ndarray]:
         "mode_loss": ((eigenvalue, mode_weight, eta, t), spectral_mode_loss_expr()),
         "per_example_time": ((eta, m, t), per_example_time_expr()),
         "pruned_curve_model": (
-            (spectral_loss, m, k, eps, greedy_efficiency, spread_per_example, pruned_cap),
+            (spectral_loss, m, k, c1_symbol, greedy_efficiency, spread_per_example, pruned_cap),
             pruned_curve_model_expr(),
         ),
         "initial_spread_per_example": ((C, kappa, N), initial_spread_per_example_expr()),
@@ -794,26 +797,33 @@ def pruned_curve_model(
     dense_loss_sum: object,
     m_value: int,
     steps: int,
-    epsilon: float,
+    c1_value: float,
     gamma_value: float,
     spread_mean: object,
     cap: float,
 ) -> np.ndarray:
-    """p(t) = min(P0, c1(k) L_pred(t)/m + gamma v(tau)/(2k)), per-example (pruned_curve_model_expr).
+    """p(t) = min(P0, c1 L_pred(t)/m + gamma v(tau)/(2k)), per-example (pruned_curve_model_expr).
 
     dense_loss_sum: L_pred at each t (sum loss); spread_mean: v = V/m at each t (or one number);
-    cap: P0 > 0 (math.inf for no cap); gamma > 0; eps in (0, 1) fixes c1(k)."""
+    c1 > 0 (Lemma A's c1(k): lemma_a_c1); gamma > 0; cap: P0 > 0 (math.inf for no cap)."""
     dense = _finite_array("dense_loss_sum", dense_loss_sum, 0.0)
     spread = _finite_array("spread_mean", spread_mean, 0.0)
     m_value = require_positive_int("m", m_value)
     steps = require_positive_int("k", steps)
-    epsilon = require_open_interval("eps", epsilon, 0.0, 1.0)
+    c1_value = require_positive("c1", c1_value)
     gamma_value = require_positive("gamma", gamma_value)
     if not (cap > 0):
         raise ValueError(f"cap (P0) must be > 0 (math.inf for none); got cap={cap!r}")
     model = _spectral_numeric("pruned_curve_model")
     shape = np.broadcast_shapes(dense.shape, spread.shape)
-    return _broadcast(model(dense, m_value, steps, epsilon, gamma_value, spread, cap), shape)
+    return _broadcast(model(dense, m_value, steps, c1_value, gamma_value, spread, cap), shape)
+
+
+def lemma_a_c1(steps: int, epsilon: float) -> float:
+    """c1(k) = 1/(eps(2 - eps)) + 1/((1 - eps)k) (c1_expr), Lemma A's dense-loss coefficient."""
+    steps = require_positive_int("k", steps)
+    epsilon = require_open_interval("eps", epsilon, 0.0, 1.0)
+    return _evaluate("c1", k=steps, epsilon=epsilon)
 
 
 def dilated_time(dilation: object, times: object) -> np.ndarray:

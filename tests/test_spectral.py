@@ -72,8 +72,9 @@ def test_mode_weight_and_pruned_model_match_typed_formulas():
     assert np.allclose(symbolic.spectral_mode_weights([1.0, 2.0], [0.5, 0.0], 10, 0.3), [1.0 + 10 * 0.09 * 0.5, 2.0])
     dense, m, k, eps, gamma, v, cap = np.array([30.0, 3.0]), 100, 64, 0.5, 0.1, np.array([100.0, 150.0]), 0.4
     c1 = 1 / (eps * (2 - eps)) + 1 / ((1 - eps) * k)
+    assert symbolic.lemma_a_c1(k, eps) == pytest.approx(c1, rel=1e-14)
     typed = np.minimum(cap, c1 * dense / m + gamma * v / (2 * k))
-    assert np.allclose(symbolic.pruned_curve_model(dense, m, k, eps, gamma, v, cap), typed, rtol=1e-14)
+    assert np.allclose(symbolic.pruned_curve_model(dense, m, k, c1, gamma, v, cap), typed, rtol=1e-14)
     assert symbolic.greedy_efficiency_theory(0.25) == pytest.approx(1 / 0.75)
     assert np.allclose(symbolic.per_example_time(0.01, 200, [0, 3]), [0.0, 6.0])
     assert np.allclose(symbolic.dilated_time([2.0, 0.5], [10.0, 10.0]), [20.0, 5.0])
@@ -239,7 +240,8 @@ def test_spectral_dense_curve_is_the_measure_loss(digits_problem):
         (lambda X, Y: spectral_measure(np.full_like(X, np.nan), Y), "finite"),
         (lambda X, Y: symbolic.arccos_kernel([4.0]), "angles must lie in \\[0, pi\\]"),
         (lambda X, Y: symbolic.pruned_curve_model([1.0], 10, 4, 0.5, 0.1, [1.0], 0.0), "cap \\(P0\\) must be > 0"),
-        (lambda X, Y: symbolic.pruned_curve_model([1.0], 10, 4, 1.5, 0.1, [1.0], 1.0), "eps"),
+        (lambda X, Y: symbolic.pruned_curve_model([1.0], 10, 4, -1.0, 0.1, [1.0], 1.0), "c1 must lie in"),
+        (lambda X, Y: symbolic.lemma_a_c1(4, 1.5), "eps"),
     ],
 )
 def test_bad_input_is_a_value_error_naming_the_argument(call, message):

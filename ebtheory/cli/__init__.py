@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("ebtheory.cli.report", "print the verdict table of a recorded run"),
     "figures": ("ebtheory.cli.figures", "render the paper figures from a recorded run"),
     "export": ("ebtheory.cli.export", "write a recorded run as one tidy table (csv or parquet)"),
+    "predict": ("ebtheory.cli.predict", "predict thresholds at every m of a run from one calibration size (spectral)"),
     "bench": ("ebtheory.cli.bench", "benchmark greedy forward selection and lambda0"),
     "proofs": ("ebtheory.cli.proofs", "run every sympy check of the proofs (proofs/*.md)"),
 }
