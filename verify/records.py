@@ -468,6 +468,9 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     """Parse one JSON file; any failure is a RowError naming the file (NaN and Infinity refused)."""
     path = Path(path)
     try:
+        if path.exists() and not path.is_file():
+            # a directory, a FIFO or a device (/dev/zero reports size 0 and never ends): not a row
+            raise RowError(f"{path}: not a regular file")
         size = path.stat().st_size
         if size > MAX_ROW_BYTES:
             raise RowError(f"{path}: {size} bytes is too large for a row (at most {MAX_ROW_BYTES})")
