@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         import json
         from contextlib import redirect_stdout
 
-        print(json.dumps(report, indent=2, sort_keys=True))
+        print(json.dumps(report, indent=2, sort_keys=True, allow_nan=False))
         with redirect_stdout(sys.stderr):  # the figure lines and the run dir must not break the JSON
             return _figures_and_run_dir(args, result.run_dir)
     print(format_report(record))
