@@ -172,8 +172,11 @@ def test_prepare_run_dir_refuses_a_foreign_spec_and_the_runner_cleans_temp_files
     (run_dir / records.POINTS_DIR).mkdir()
     stale = run_dir / records.POINTS_DIR / ".m4_s0_t0.json.abc.tmp"
     stale.write_text("{")
+    os.utime(stale, (time.time() - 120, time.time() - 120))
+    in_flight = run_dir / records.POINTS_DIR / ".m4_s1_t0.json.def.tmp"  # a detached unit writing now
+    in_flight.write_text("{")
     run_sweep(SPEC, tmp_path, unit_fn=fake_unit, progress=False)
-    assert not stale.exists()
+    assert not stale.exists() and in_flight.exists()
     records.write_json_atomic(run_dir / records.SPEC_FILE, {"hash": "other"})
     with pytest.raises(ValueError, match="hash"):
         prepare_run_dir(SPEC, tmp_path)

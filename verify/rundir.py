@@ -11,8 +11,9 @@
   line naming the holder; a lock left by a dead process is free (the kernel drops flock locks of
   dead processes) and is taken over. The file is removed on release.
 - ``run_dir_inside(out, name)``: OUT/NAME, refused unless it lies directly inside OUT.
-- ``remove_temporary_files(run_dir)``: the ``.*.tmp`` files of atomic writes a killed writer left;
-  only a process that holds the lock may call it (another process's in-flight row is safe).
+- ``remove_temporary_files(run_dir)``: the ``.*.tmp`` files of atomic writes a killed writer left
+  (older than a minute); only a process that holds the lock may call it, so another process's
+  in-flight row is safe.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import errno
 import fcntl
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,12 +112,24 @@ def _describe(identity: Any) -> str:
     return f"{identity.get('dataset')} in {identity.get('folder')} [{shown}]"
 
 
-def remove_temporary_files(run_dir: Path) -> int:
-    """Remove the temporary files of interrupted atomic writes (call only while holding the lock)."""
+STALE_TEMPORARY_S = 60.0  # an atomic write holds its temporary file for milliseconds
+
+
+def remove_temporary_files(run_dir: Path, min_age_s: float = STALE_TEMPORARY_S) -> int:
+    """Remove the temporary files of interrupted atomic writes (call only while holding the lock).
+
+    Only files older than `min_age_s` go: units of a detached cluster submission write rows without
+    the lock, and their in-flight temporary files must survive a later `ebtheory run` on the run
+    directory. After its own workers are killed the runner passes 0."""
     removed = 0
+    now = time.time()
     for leftover in [*run_dir.glob(".*.tmp"), *run_dir.glob("*/.*.tmp")]:
-        leftover.unlink(missing_ok=True)
-        removed += 1
+        try:
+            if now - leftover.stat().st_mtime >= min_age_s:
+                leftover.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass  # its writer finished meanwhile
     return removed
 
 

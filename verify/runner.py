@@ -262,7 +262,7 @@ def _stop(submission: Any, run_dir: Path) -> None:
     try:
         if submission is not None:
             submission.cancel()
-        remove_temporary_files(run_dir)
+        remove_temporary_files(run_dir, min_age_s=0.0)  # our workers are dead: all of them are stale
     finally:
         if main:
             signal.signal(signal.SIGINT, previous)
