@@ -390,8 +390,9 @@ def train_with_checkpoints(
     losses = np.full(total + 1, np.nan)
     recorded = np.zeros(total + 1, dtype=bool)
     states: dict[int, dict[str, torch.Tensor]] = {}
-    # For gd on a mode-independent model the step's own forward is exactly the eval loss at t.
-    reuse_forward = config.optimizer == "gd" and not _mode_dependent(model)
+    # Full batch (gd, adam without batch_size) on a mode-independent model: the step's own forward is
+    # exactly the eval loss at t.
+    reuse_forward = config.batch_size is None and not _mode_dependent(model)
     batches = None if config.batch_size is None else _minibatches(X.shape[0], config.batch_size, config.seed)
     steps: Iterable[int] = range(total + 1)
     if progress:
