@@ -113,3 +113,24 @@ def test_local_executor_detach_then_follow_gives_the_same_rows(tiny_run_dir: Pat
     assert code == 0, err
     assert read_ledger(tiny_run_copy) == first  # followed (or found finished), never submitted twice
     _assert_same_rows(tiny_run_dir, tiny_run_copy)
+
+
+def test_run_spec_file_is_validated_like_a_preset(tmp_path: Path, capsys) -> None:
+    from ebtheory.verify.spec import run_dir_name
+
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps({k: v for k, v in TINY.to_dict().items() if k != "hash"}))
+    code, out, err = run_cli(["run", "--spec", str(spec_file), "--check", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    assert run_dir_name(TINY) in out  # the same spec as the preset: the same hash, the same run dir
+    spec_file.write_text(json.dumps({"name": "mine", "ms": [16, 24, 32, 48], "widht": 64}))
+    code, _, err = run_cli(["run", "--spec", str(spec_file), "--check", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "field 'widht' is not a spec field" in err
+    spec_file.write_text(json.dumps({"name": "mine", "eta": "0.1"}))
+    code, _, err = run_cli(["run", "--spec", str(spec_file), "--check", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "field 'eta' must be of type" in err
+    spec_file.write_text(json.dumps({"name": "mine", "k": 0}))
+    code, _, err = run_cli(["run", "--spec", str(spec_file), "--check", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "k must be >= 1" in err
+    code, _, err = run_cli(["run", "tiny", "--spec", str(spec_file), "--check", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "not both" in err

@@ -66,6 +66,9 @@ def test_export_reads_back_with_pandas_and_equals_the_records(tiny_run_dir: Path
                 "constants_lambda0": unit.constants.lambda0,
                 "constants_V_bar": unit.constants.V_bar,
                 "earlybird_detection_t": unit.earlybird_detection_t,
+                "hypotheses_eta_held": None if unit.hypotheses is None else unit.hypotheses.eta_held,
+                "hypotheses_drift_max": None if unit.hypotheses is None else unit.hypotheses.drift_max,
+                "diagnostics_drift": None if point.diagnostics is None else point.diagnostics.drift,
             }
             fixed = unit.predicted.get("fixed_eta")
             expected["predicted_fixed_eta_t_star"] = None if fixed is None else fixed.t_star

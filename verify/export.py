@@ -11,7 +11,8 @@ nested records into columns joined with "_":
   ``finetuned_*`` (after fine-tuning), ``lemma_a_*``, ``params_*``, ``macs_*``;
 - the unit (UnitRow) of (m, seed), repeated on each of its rows: ``unit_train_loss``,
   ``unit_device``, ``unit_elapsed_s``, ``constants_*`` (UnitConstants), ``predicted_<regime>_*``
-  (Prediction per step-size regime), ``earlybird_detection_t``, ``earlybird_*`` (EarlyBirdSettings);
+  (Prediction per step-size regime), ``hypotheses_*`` (when recorded), ``earlybird_detection_t``,
+  ``earlybird_*`` (EarlyBirdSettings): every UnitRow field but the curves and the tickets;
 - Early-Bird tickets (UnitRow.tickets) are rows too: subnet ``ticket_earlybird``, ``ticket_gfs``,
   ``ticket_imp`` at t = t_EB with target ``labels``; their ``train_*`` / ``test_acc`` are the ticket
   before its fine-tuning (Ticket.pruned: None for IMP) and ``finetuned_*`` the numbers after its
@@ -80,15 +81,40 @@ def _cell(value: Any) -> Any:
     return value
 
 
+_UNIT_SKIP = {
+    "kind",
+    "schema",
+    "run_hash",
+    "m",
+    "seed",
+    "checkpoints",
+    "dense_loss_curve",
+    "earlybird_checkpoints",
+    "earlybird_distance_matrix",
+    "tickets",
+}
+
+
 def _unit_columns(unit: records.UnitRow | None) -> dict[str, Any]:
+    """Every per-unit number of UnitRow but the per-iteration curves and the tickets (rows of their own):
+    nested records as <field>_*, predictions as predicted_<regime>_*, the rest as unit_<field> (the
+    earlybird_* scalars keep their names). A field added to UnitRow later becomes columns by itself."""
+    hints = typing.get_type_hints(records.UnitRow)
     out: dict[str, Any] = {}
-    for name in ("train_loss", "device", "elapsed_s"):
-        out[f"unit_{name}"] = None if unit is None else getattr(unit, name)
-    _flatten("constants_", records.UnitConstants, None if unit is None else unit.constants, out)
-    for regime, prediction in sorted(((unit.predicted or {}) if unit is not None else {}).items()):
-        _flatten(f"predicted_{regime}_", records.Prediction, prediction, out)
-    out["earlybird_detection_t"] = None if unit is None else unit.earlybird_detection_t
-    _flatten("earlybird_", records.EarlyBirdSettings, None if unit is None else unit.earlybird, out)
+    for field in dataclasses.fields(records.UnitRow):
+        if field.name in _UNIT_SKIP:
+            continue
+        value = None if unit is None else getattr(unit, field.name)
+        nested = _dataclass_in(hints[field.name])
+        if nested is not None:
+            _flatten(f"{field.name}_", nested, value, out)
+        elif field.name == "predicted":
+            for regime, prediction in sorted((value or {}).items()):
+                _flatten(f"predicted_{regime}_", records.Prediction, prediction, out)
+        elif field.name.startswith("earlybird_"):
+            out[field.name] = _cell(value)
+        else:
+            out[f"unit_{field.name}"] = _cell(value)
     return out
 
 

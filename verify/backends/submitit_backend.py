@@ -70,13 +70,26 @@ def _write_ledger(run_dir: str, ledger: dict[str, dict[str, Any]]) -> None:
 
 
 def _pid_alive(pid: str) -> bool:
+    """Whether process `pid` runs (a zombie, exited but not yet reaped, counts as ended)."""
     try:
         os.kill(int(pid), 0)
     except (ProcessLookupError, ValueError):
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): the signal check above is all there is
+    return state not in ("Z", "X")
+
+
+def _finished(job: Any) -> bool:
+    """Whether a job has ended. A local job re-attached from the ledger has no process handle (submitit's
+    LocalJob would then call it done at once): it has ended when its result file exists or its pid is gone."""
+    if type(job).__name__ == "LocalJob" and getattr(job, "_process", None) is None:
+        return job.paths.result_pickle.exists() or not _pid_alive(str(job.job_id))
+    return bool(job.done())
 
 
 def _reattach(entry: dict[str, Any]) -> Any | None:
@@ -134,7 +147,7 @@ class SubmititSubmission:
                 del self._jobs[(m, seed)]
                 outcomes.append(UnitOutcome(m, seed, error) if error is not None else self._outcome(m, seed, job))
                 break
-            if job.done():
+            if _finished(job):
                 outcomes.append(self._outcome(m, seed, job))
                 del self._jobs[(m, seed)]
             if time.monotonic() > deadline:
