@@ -1,8 +1,8 @@
 """The networks ebtheory trains and prunes, and counters of their size.
 
-- `TwoLayerNTK`: f(x) = (1/sqrt(N)) sum_r a_r relu(w_r . x), THEORY.md section 1 (Du et al., ICLR 2019).
+- `TwoLayerNTK`: f(x) = (1/sqrt(N)) sum_r a_r relu(w_r . x), docs/theory.md section 1 (Du et al., ICLR 2019).
 - `MeanFieldTwoLayer`: f(x) = (1/N) sum_r b_r relu(w_r . x) with trainable b (Ye et al., ICML 2020).
-- `DeepMLP`, `ResidualCNN`: the deep nets of THEORY.md section 5.6, pruned layer by layer.
+- `DeepMLP`, `ResidualCNN`: the deep nets of docs/theory.md section 5.6, pruned layer by layer.
 - `count_parameters`, `count_macs`: the size and cost that the pruning reports compare.
 
 Every constructor is seeded through its own `torch.Generator`; none touches torch's global RNG.
@@ -94,13 +94,13 @@ class _TwoLayer(nn.Module):
 
 
 class TwoLayerNTK(_TwoLayer):
-    """f(x) = (1/sqrt(N)) sum_r a_r relu(w_r . x), THEORY.md section 1 (Du, Zhai, Poczos, Singh, ICLR 2019).
+    """f(x) = (1/sqrt(N)) sum_r a_r relu(w_r . x), docs/theory.md section 1 (Du, Zhai, Poczos, Singh, ICLR 2019).
 
     w_r(0) ~ N(0, kappa^2 I_d) is the only trained tensor (`input_weights`, N x d). The output weights a
     (buffer `output_signs`, N x C) are fixed: with output_mode="signs" each output column is an independent
     uniform vector in {+1, -1}^N; with output_mode="vectors" each row a_r is a uniform random unit vector in
     R^C. No biases. `readout()` returns (a / sqrt(N), None), so the GFS atoms N * H[:, r] (x) W2[r] are
-    sqrt(N) a_r relu(X w_r) exactly as in THEORY.md section 2.
+    sqrt(N) a_r relu(X w_r) exactly as in docs/theory.md section 2.
     """
 
     output_signs: Tensor
@@ -138,7 +138,7 @@ class MeanFieldTwoLayer(_TwoLayer):
     """f(x) = (1/N) sum_r b_r relu(w_r . x), the mean-field two-layer net of Ye et al. (ICML 2020).
 
     Both W (`input_weights`, N x d) and b (`output_weights`, N x C) are trained. Init: w_r ~ N(0, I_d), so
-    w_r . x ~ N(0, 1) for unit-norm x (THEORY.md section 1 puts inputs on the sphere), and b_r ~ U[-1, 1]^C,
+    w_r . x ~ N(0, 1) for unit-norm x (docs/theory.md section 1 puts inputs on the sphere), and b_r ~ U[-1, 1]^C,
     bounded as Ye et al. assume. `readout()` returns (b / N, None); the GFS atoms are then b_r relu(X w_r).
     """
 

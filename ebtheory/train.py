@@ -1,6 +1,6 @@
 """Pre-training: full-batch gradient descent and minibatch SGD with a checkpoint grid.
 
-The theory's algorithm (THEORY.md section 1; Du et al., ICLR 2019, Thm 4.1) is full-batch gradient
+The theory's algorithm (docs/theory.md section 1; Du et al., ICLR 2019, Thm 4.1) is full-batch gradient
 descent on the SUM loss, W <- W - eta * grad L(W) with L = 1/2 ||u - Y||_F^2. That is
 `TrainConfig(optimizer="gd", loss="sum_squares")`. One run yields the model at every iteration t
 of a checkpoint grid, so a sweep over the pre-training length t never retrains.
@@ -139,7 +139,7 @@ def select_device(requested: str = "auto") -> torch.device:
 def objective(outputs: torch.Tensor, targets: torch.Tensor, loss: str) -> torch.Tensor:
     """The training objective on a batch of b examples.
 
-    sum_squares: 1/2 ||u - Y||_F^2 (THEORY.md section 1, the sum loss);
+    sum_squares: 1/2 ||u - Y||_F^2 (docs/theory.md section 1, the sum loss);
     mean_squares: that divided by b (the per-example loss);
     cross_entropy: mean over the b examples of -log softmax(u)_y (targets: int labels or one-hot rows).
     """

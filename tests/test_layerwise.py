@@ -195,7 +195,7 @@ def test_smaller_mlp_reproduces_the_gated_network(case):
     st.integers(0, 10_000),
 )
 def test_two_layer_mlp_gated_output_is_mean_of_theory_atoms(d, width, classes, m, keep, seed):
-    """THEORY.md section 2: u_S = (1/|S|) sum_{r in S} g_r with g_r = n h_r (x) W2[r] + b."""
+    """docs/theory.md section 2: u_S = (1/|S|) sum_{r in S} g_r with g_r = n h_r (x) W2[r] + b."""
     model = DeepMLP(d, [width], classes, seed=seed).double()
     X = torch.randn(m, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     Y = torch.randn(m, classes, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)

@@ -1,4 +1,4 @@
-"""Tests for ebtheory.models: the formulas of THEORY.md section 1, seeding, shapes and the size counters."""
+"""Tests for ebtheory.models: the formulas of docs/theory.md section 1, seeding, shapes and the size counters."""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """Greedy forward selection layer by layer, for deep MLPs and residual CNNs (Ye et al., ICML 2020).
 
-THEORY.md section 5.6: beyond two layers, GFS selects the neurons (MLP) or channels (CNN) of one layer
+docs/theory.md section 5.6: beyond two layers, GFS selects the neurons (MLP) or channels (CNN) of one layer
 at a time, from the input side to the output side, and only the empirical part of the theory applies.
 
 The averaged subnetwork of one layer. With n units and a multiset S of them, the layer's activations h
 are gated so that unit j carries weight count_S(j) * n / |S|; every other layer is left as it is (layers
 below were already replaced by their pruned versions). For a net with one hidden layer and output
-h @ W2 + b this is exactly u_S = (1/|S|) sum_{r in S} g_r with atoms g_r = n h_r (x) W2[r] + b, THEORY.md
+h @ W2 + b this is exactly u_S = (1/|S|) sum_{r in S} g_r with atoms g_r = n h_r (x) W2[r] + b, docs/theory.md
 section 2. Step s picks the unit whose addition gives the least loss of the WHOLE network:
     S_s = S_{s-1} + {argmin_j L(net with this layer gated to S_{s-1} + {j})},  ties to the lowest index.
 The layer after the gate (the "mixer", a Linear or Conv2d) is linear in h, so with P = mixer(h * c) for
@@ -14,7 +14,7 @@ the counts c of S_{s-1}, candidate j gives the mixer output (n/s) (P + mixer(h_j
 contribution per candidate, scored in batches of `candidate_batch` through the layers above, with the
 activations below the layer computed once per layer.
 
-Losses (sum over the m examples, THEORY.md convention):
+Losses (sum over the m examples, docs/theory.md convention):
     "squared":       L = 1/2 ||f(X) - T||_F^2
     "cross_entropy": L = -sum_i sum_c T_ic log softmax(f(x_i))_c
 where T is Y itself (an m x C float matrix) or one_hot(Y) for integer labels Y.
@@ -93,7 +93,7 @@ class LayerwiseOptions:
     """How layer-wise GFS prunes (issue 12.3; Ye et al., ICML 2020, and their reference code).
 
     keep: greedy steps per layer (see `layerwise_gfs`); default 0.5 = half the units of each layer.
-    replacement: select with replacement (Lemma A, THEORY.md section 2) or without (Ye et al.'s code).
+    replacement: select with replacement (Lemma A, docs/theory.md sections 3, 5.4) or without (Ye et al.'s code).
     statistics: "batch" scores each candidate with BatchNorm batch statistics of its own activations
         over the m examples (no running-statistics update); "running" in eval mode (module docstring).
     reestimate_bn: re-estimate BatchNorm running statistics on X (no weight change) for the dense
