@@ -1,4 +1,4 @@
-"""Pre-training: full-batch gradient descent and minibatch SGD with a checkpoint grid.
+"""Pre-training: full-batch gradient descent, minibatch SGD and Adam, with a checkpoint grid.
 
 The theory's algorithm (docs/theory.md section 1; Du et al., ICLR 2019, Thm 4.1) is full-batch gradient
 descent on the SUM loss, W <- W - eta * grad L(W) with L = 1/2 ||u - Y||_F^2. That is
