@@ -22,6 +22,7 @@ from ebtheory.data.preprocess import flatten_unit_sphere, one_hot
 from ebtheory.data.selection import training_subset
 from ebtheory.tickets import TicketWriter
 from ebtheory.train import TrainConfig, fine_tune
+from ebtheory.verify import fast_gd
 from ebtheory.verify.records import NetworkNumbers
 from ebtheory.verify.spec import ExperimentSpec, step_size
 
@@ -147,6 +148,9 @@ class UnitContext:
             return None
         tuned = copy.deepcopy(subnet)
         config = self.train_config(finetune=True, lr=lr)
+        if fast_gd.supports(tuned, config):
+            fast_gd.gradient_descent(tuned, self.data.X, self.targets, config, [self.spec.finetune_steps])
+            return self.numbers(tuned)
         fine_tune(
             tuned,
             self.data.X.to(self.device),

@@ -52,6 +52,8 @@ from ebtheory.prune.earlybird import bn_channel_mask, bn_l1_penalty, neuron_norm
 from ebtheory.prune.gfs import atom_spread, greedy_forward_selection, pruned_two_layer
 from ebtheory.prune.imp import PrunedParameter, prunable_parameters
 from ebtheory.prune.layerwise import layerwise_gfs, prunable_layers
+from ebtheory.train import train_with_checkpoints
+from ebtheory.verify import fast_gd
 from ebtheory.verify.context import UnitContext, UnitData, point_seed, sum_squared_loss
 from ebtheory.verify.records import (
     Hypotheses,
@@ -170,6 +172,34 @@ class ModelFamily(abc.ABC):
     def bn_penalty(self, spec: ExperimentSpec) -> Penalty | None:
         """A penalty added to the pre-training objective (None: none)."""
         return None
+
+    def pretrain(
+        self,
+        ctx: UnitContext,
+        model: nn.Module,
+        checkpoints: Sequence[int],
+        on_checkpoint: Callable[[int, nn.Module], None],
+    ) -> np.ndarray:
+        """Pre-train `model` in place, calling on_checkpoint(t, model) at every checkpoint; the loss after
+        every iteration (units of spec.train_loss; NaN where not recorded, SGD). Full-batch GD on the
+        squared loss runs the closed-form loop (ebtheory.verify.fast_gd), anything else ebtheory.train."""
+        spec, config, penalty = ctx.spec, ctx.train_config(), self.bn_penalty(ctx.spec)
+        model.to(ctx.device)
+        if fast_gd.supports(model, config, penalty):
+            return fast_gd.gradient_descent(model, ctx.data.X, ctx.targets, config, checkpoints, on_checkpoint)
+        result = train_with_checkpoints(
+            model,
+            ctx.data.X,
+            ctx.targets,
+            config,
+            checkpoints,
+            device=ctx.device,
+            on_checkpoint=on_checkpoint,
+            keep_states=False,
+            loss_every=1 if spec.optimizer == "gd" else max(spec.checkpoints),
+            penalty=penalty,
+        )
+        return result.losses
 
     def ticket(
         self,
@@ -391,7 +421,8 @@ class TwoLayerFamily(ModelFamily):
         spec, data, m = ctx.spec, ctx.data, ctx.m
         spreads = {p.t: p.V for p in points if p.V is not None}
         eta_run = step_size(spec, m)
-        spectrum = h_inf_spectrum(data.X.double())
+        # torch's eigensolver on one thread: scipy's dense driver took seconds here under load
+        spectrum = h_inf_spectrum(data.X.double(), method="torch" if m <= DENSE_GRAM_MAX_M else "auto")
         lam0, lam_max = float(spectrum.lambda_min), float(spectrum.lambda_max)
         y_norm2 = float(data.Y.double().square().sum())
         constants = UnitConstants(

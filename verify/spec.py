@@ -521,7 +521,7 @@ def with_overrides(spec: ExperimentSpec, assignments: list[str] | tuple[str, ...
 def spec_from_dict(data: dict) -> ExperimentSpec:
     """Rebuild a spec from its to_dict() (extra keys such as 'hash' ignored)."""
     names = {f.name for f in dataclasses.fields(ExperimentSpec)}
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
+    kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
     return ExperimentSpec(**kwargs)
 
 

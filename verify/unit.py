@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ebtheory.tickets import TicketWriter
-from ebtheory.train import select_device, train_with_checkpoints
+from ebtheory.train import select_device
 from ebtheory.verify import records
 from ebtheory.verify.context import UnitContext, UnitData, network_numbers
 from ebtheory.verify.context import load_unit_data as _load_unit_data
@@ -141,19 +141,8 @@ def run_unit(
         records.write_point(run_dir, row)
         points[t] = row
 
-    result = train_with_checkpoints(
-        model,
-        ctx.data.X,
-        ctx.targets,
-        ctx.train_config(),
-        sorted(point_times | mask_times),
-        device=ctx.device,
-        on_checkpoint=on_checkpoint,
-        keep_states=False,
-        loss_every=1 if spec.optimizer == "gd" else max(spec.checkpoints),
-        penalty=family.bn_penalty(spec),
-    )
-    curve = tuple(float(v) if math.isfinite(v) else None for v in result.losses)
+    losses = family.pretrain(ctx, model, sorted(point_times | mask_times), on_checkpoint)
+    curve = tuple(float(v) if math.isfinite(v) else None for v in losses)
     first = curve[0]
     summary = family.summarise(
         ctx, [points[t] for t in sorted(points)], _initial_loss_sum(spec, first if first is not None else 0.0, m)

@@ -1,0 +1,99 @@
+"""Full-batch gradient descent for the two-layer nets with the gradient written out: the fast twin of
+ebtheory.train for the harness's hottest loops (pre-training and fine-tuning every subnetwork).
+
+The same iteration as ebtheory.train.train_with_checkpoints with TrainConfig(optimizer="gd",
+momentum=0, weight_decay=0) and the squared loss, W <- W - eta grad L(W), but without autograd: for
+u = relu(X W1^T) W2 and the residual R = u - Y (loss 1/2 ||R||_F^2, divided by m for mean_squares),
+
+    grad_W2 L = relu(X W1^T)^T R,        grad_W1 L = ((R W2^T) * 1{X W1^T > 0})^T X
+
+(scaled by 1/m for mean_squares; ReLU's derivative at 0 taken as 0, as torch does). Three products a
+step, as autograd does, minus its bookkeeping: about 2x faster at the sizes of the presets.
+tests/test_unit_fast_gd.py checks both loops against ebtheory.train (losses and weights).
+Units: losses in the units of the spec's train_loss; t counts iterations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import cast
+
+import numpy as np
+import torch
+from torch import nn
+
+from ebtheory.models import TwoLayerNTK
+from ebtheory.prune.gfs import PrunedTwoLayer
+from ebtheory.train import TrainConfig, TrainingDivergedError
+
+SQUARED_LOSSES = ("sum_squares", "mean_squares")
+
+
+def supports(model: nn.Module, config: TrainConfig, penalty: object = None) -> bool:
+    """True when the closed-form loop computes exactly what ebtheory.train would: full-batch GD without
+    momentum or weight decay on a squared loss, for the NTK net (input weights trained) or a pruned
+    two-layer subnetwork without biases (both layers trained), and no penalty."""
+    plain = (
+        config.optimizer == "gd"
+        and config.momentum == 0
+        and config.weight_decay == 0
+        and config.loss in SQUARED_LOSSES
+        and penalty is None
+    )
+    if isinstance(model, PrunedTwoLayer):
+        return plain and model.input_bias is None and model.output_bias is None
+    return plain and isinstance(model, TwoLayerNTK)
+
+
+def _diverged(t: int, value: float, lr: float) -> TrainingDivergedError:
+    return TrainingDivergedError(
+        f"training diverged: loss {value} at iteration {t} with lr={lr}; lower the step size eta"
+    )
+
+
+def gradient_descent(
+    model: nn.Module,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    config: TrainConfig,
+    checkpoints: Sequence[int],
+    on_checkpoint: Callable[[int, nn.Module], None] | None = None,
+) -> np.ndarray:
+    """Train `model` in place for max(checkpoints) GD iterations (module docstring); call
+    on_checkpoint(t, model) at each checkpoint t, before update t + 1. Returns the loss after every
+    iteration 0..T (units of config.loss). Requires supports(model, config)."""
+    if not supports(model, config):
+        raise ValueError(f"gradient_descent runs full-batch GD on a squared loss for two-layer nets; got {config}")
+    wanted = sorted({int(t) for t in checkpoints})
+    total = wanted[-1]
+    net = cast(TwoLayerNTK | PrunedTwoLayer, model)
+    W1: torch.Tensor = net.input_weights.data
+    device, dtype = W1.device, W1.dtype
+    X = X.to(device, dtype).reshape(X.shape[0], -1)
+    Y = Y.to(device, dtype).reshape(X.shape[0], -1)
+    scale = 1.0 / X.shape[0] if config.loss == "mean_squares" else 1.0
+    lr = config.lr
+    trained_readout = isinstance(net, PrunedTwoLayer)
+    W2: torch.Tensor = net.output_weights.data if isinstance(net, PrunedTwoLayer) else net.readout()[0].detach()
+    losses = np.full(total + 1, np.nan)
+    marks = set(wanted)
+    with torch.no_grad():
+        for t in range(total + 1):
+            pre = X @ W1.T
+            hidden = torch.relu(pre)
+            residual = hidden @ W2 - Y
+            value = 0.5 * float(torch.dot(residual.reshape(-1), residual.reshape(-1))) * scale
+            if not math.isfinite(value):
+                raise _diverged(t, value, lr)
+            losses[t] = value
+            if t in marks and on_checkpoint is not None:
+                on_checkpoint(t, model)
+            if t == total:
+                break
+            back = (residual @ W2.T).mul_(pre > 0)
+            if trained_readout:
+                grad_W2 = hidden.T @ residual
+                W2.sub_(grad_W2, alpha=lr * scale)
+            W1.sub_(back.T @ X, alpha=lr * scale)
+    return losses
