@@ -69,13 +69,20 @@ print(
 # ## 3. A verification sweep: the `tiny` preset
 # A sweep pre-trains, prunes by GFS and fine-tunes over a grid of pre-training lengths t and dataset
 # sizes m, several seeds each. `run_sweep` writes typed rows into `OUT/tiny-<spec hash>/` and resumes
-# whatever is already there (run this cell twice: the second time it does nothing).
+# whatever is already there (run this cell twice: the second time it does nothing). With
+# `save_tickets` (the CLI's `ebtheory run tiny --save-tickets`) every pruned subnetwork of the last
+# checkpoint is also kept, as a ticket file.
 
 # %%
+import functools
+
 from ebtheory.verify.presets import TINY
 from ebtheory.verify.runner import run_sweep
+from ebtheory.verify.unit import run_unit
 
-result = run_sweep(TINY, OUT / "runs", device="cpu", progress=False)
+T_LAST = max(TINY.checkpoints)
+unit_fn = functools.partial(run_unit, save_tickets=[T_LAST])
+result = run_sweep(TINY, OUT / "runs", unit_fn=unit_fn, device="cpu", progress=False)
 run_dir = result.run_dir
 print(f"{result.units_run} units run, {result.units_skipped} already there: {run_dir}")
 
@@ -88,7 +95,9 @@ from ebtheory.verify.records import load_run
 from ebtheory.verify.report import build_report, format_report
 
 run = load_run(run_dir)
-print(format_report(build_report(run)))
+print(format_report(run))
+verdict = build_report(run)  # the same analysis as JSON-able data (`ebtheory report --json`)
+print(sorted(verdict))
 point = run.points_for(m=48, seed=0)[-1]
 print(
     f"m=48, t={point.t}: GFS on the labels keeps {point.subnets['gfs_labels'].distinct} neurons, "
@@ -119,6 +128,7 @@ from torch import nn
 from ebtheory import tickets
 from ebtheory.prune.user_model import select_subnetwork
 
+torch.manual_seed(0)  # the sweep above reseeds torch's global generator per unit
 dense = nn.Sequential(nn.Linear(X.shape[1], 128), nn.ReLU(), nn.Linear(128, Y.shape[1]))
 optimizer = torch.optim.Adam(dense.parameters(), lr=0.01)
 for _ in range(200):
@@ -143,6 +153,20 @@ ticket = tickets.load_ticket(path)
 reloaded = ticket.module
 assert torch.equal(reloaded(X), pruned(X))
 print(f"reloaded {ticket.header.family} ticket, recorded train_acc {ticket.header.numbers['train_acc']:.3f}")
+
+# %% [markdown]
+# The sweep kept its tickets too: `RUN_DIR/tickets/m{m}_s{seed}_t{t}/{subnet}.safetensors`. Loaded back,
+# the GFS subnetwork of m = 48 scores exactly the accuracy its point row records.
+
+# %%
+from ebtheory.verify.context import network_numbers
+from ebtheory.verify.unit import unit_context
+
+sweep_ticket = tickets.load_ticket(run_dir / "tickets" / f"m48_s0_t{T_LAST}" / "gfs_labels.safetensors")
+recorded = run.points_for(m=48, seed=0)[-1].subnets["gfs_labels"]
+scored = network_numbers(TINY, sweep_ticket.module, unit_context(TINY, 48, 0, "cpu").data, torch.device("cpu"))
+print(f"sweep ticket: test accuracy {scored.test_acc:.3f}, recorded {recorded.test_acc:.3f}")
+assert (scored.train_acc, scored.test_acc) == (recorded.train_acc, recorded.test_acc)
 
 # %% [markdown]
 # The masks apply to the dense model with `torch.nn.utils.prune.custom_from_mask`: the masked dense net
