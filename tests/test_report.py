@@ -70,8 +70,19 @@ def test_predictions_and_hypotheses_against_the_unit_rows(tiny_run):
         step = unit.constants.lambda0 / unit.m**2  # Du et al.'s eta bound at c_eta = 1
         assert checks["8.4"].held == (unit.constants.eta <= step) and checks["8.4"].reference == pytest.approx(step)
         assert checks["8.4s"].held == (unit.constants.eta_times_lambda_max < 2)
-        spreads = [p.V for p in tiny_run.points_for(m=unit.m, seed=unit.seed)]
-        assert checks["8.3"].value == pytest.approx(max(spreads))
+        points = tiny_run.points_for(m=unit.m, seed=unit.seed)
+        assert checks["8.3"].value == pytest.approx(max(p.V for p in points))
+        gram = [p.diagnostics.lambda_min_H for p in points if p.diagnostics and p.diagnostics.lambda_min_H is not None]
+        if gram:  # Du et al. Lemma 3.1's 3 lambda0/4, at every checkpoint
+            assert checks["8.2"].checkpoints_held == sum(v >= 0.75 * unit.constants.lambda0 for v in gram)
+            assert checks["8.2"].held == all(v >= 0.75 * unit.constants.lambda0 for v in gram)
+        else:
+            assert checks["8.2"].held is None or unit.hypotheses is not None
+        record = getattr(unit, "hypotheses", None)
+        if record is not None and record.drift_max is not None:
+            assert checks["8.1"].held == (record.drift_max <= record.lazy_radius)
+        else:
+            assert checks["8.1"].held is None and "not recorded" in checks["8.1"].detail
 
 
 def test_text_report_names_its_time_unit_and_every_section(tiny_run):
@@ -98,3 +109,14 @@ def test_report_command_prints_table_and_json(tiny_run_dir, tmp_path, capsys):
     assert code == 2 and "time_unit" in err
     code, _, err = run_cli(["report", str(tmp_path / "missing")], capsys)
     assert code == 2 and "not a run directory" in err
+
+
+@pytest.mark.slow
+def test_report_predict_adds_the_spectral_prediction_section(tiny_run_dir, capsys):
+    pytest.importorskip("ebtheory.verify.analysis.prediction")
+    code, out, err = run_cli(["report", str(tiny_run_dir), "--predict"], capsys)
+    assert code == 0, err
+    assert "spectral prediction (docs/theory.md, section 9)" in out and "mismatches" in out
+    code, out, err = run_cli(["report", str(tiny_run_dir), "--predict", "--json"], capsys)
+    parsed = json.loads(out, parse_constant=_refuse)
+    assert code == 0 and parsed["prediction"]["mode"] == "calibrated"

@@ -10,7 +10,8 @@
   run's comparison unit (tau for GD, epochs for SGD; docs/theory.md, section 7.2) unless
   ``time_unit`` says otherwise, and every header names its unit.
 Sections: Lemma A, thresholds (a), (b), (c) with fits, predictions, hypotheses per unit (docs/theory.md,
-section 8), baselines at equal k, accuracy, Early-Bird.
+section 8), baselines at equal k, accuracy, Early-Bird; with `ebtheory report --predict`, the spectral
+predictor's section (``spectral_prediction``, ``format_prediction``; docs/theory.md, section 9).
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ from ebtheory.verify.analysis.tables import TICKETS
 from ebtheory.verify.analysis.timeunits import TIME_UNITS
 from ebtheory.verify.records import RunRecord
 
-__all__ = ["TICKETS", "build_report", "format_report", "report_is_finite", "to_jsonable"]
+__all__ = [
+    "TICKETS",
+    "build_report",
+    "format_prediction",
+    "format_report",
+    "report_is_finite",
+    "spectral_prediction",
+    "to_jsonable",
+]
 
 
 # --------------------------------------------------------------------------------------------- JSON
@@ -250,6 +259,12 @@ def _hypotheses_lines(analysis: RunAnalysis) -> list[str]:
             else (checks[0].detail if checks else "")
         )
         detail = next((c.detail for c in checks if c.detail and not c.detail.startswith("not recorded")), "")
+        counted = [c for c in checks if c.checkpoints]
+        if counted:
+            detail = (
+                f"held at {sum(c.checkpoints_held or 0 for c in counted)}/{sum(c.checkpoints or 0 for c in counted)} "
+                "checkpoints over all units (value: the smallest)"
+            )
         lines.append(
             f"  {number} {names[number]}: held {held}, failed {failed}, not recorded {len(checks) - held - failed}; "
             f"{span}" + (f"; {detail}" if detail and values else "")
@@ -375,3 +390,62 @@ def _earlybird_lines(analysis: RunAnalysis) -> list[str]:
         lines.append(f"  tickets: none ({settings.tickets_skipped})")
     lines += textwrap.wrap(eb.reading, width=110)
     return lines
+
+
+# ------------------------------------------------------------------------------------ prediction
+
+
+def spectral_prediction(run: RunRecord) -> Any:
+    """The spectral threshold predictor of the run (ebtheory.verify.analysis.prediction.predict_run,
+    calibrated at the smallest complete m; docs/theory.md, section 9). ValueError when the run is not
+    one it can predict (it says why)."""
+    from ebtheory.verify.analysis.prediction import predict_run
+
+    return predict_run(run)
+
+
+def format_prediction(prediction: Any) -> str:
+    """The short "prediction" section: per definition and m, predicted against empirical t_hat*
+    (means over the cells that reach it, iterations and tau), reached counts and mismatches."""
+    lines = [
+        f"spectral prediction (docs/theory.md, section 9): mode {prediction.mode}, calibrated at m = "
+        f"{prediction.calibrate_at}; thresholds in iterations and in tau; a mismatch is a cell where exactly one "
+        "of prediction and run reaches the threshold (a failure)"
+    ]
+    body = []
+    for c in prediction.comparisons:
+        tau = None if c.predicted is None else c.predicted * c.tau_scale
+        empirical_tau = None if c.empirical is None else c.empirical * c.tau_scale
+        body.append(
+            [
+                c.definition,
+                c.m,
+                c.predicted,
+                c.empirical,
+                tau,
+                empirical_tau,
+                c.ratio,
+                f"{c.reached_predicted}/{c.reached_empirical}/{c.cells}",
+                c.mismatches,
+                c.t_star,
+            ]
+        )
+    lines += _table(
+        [
+            "definition",
+            "m",
+            "predicted (iters)",
+            "empirical (iters)",
+            "predicted (tau)",
+            "empirical (tau)",
+            "pred/emp",
+            "reached pred/emp/cells",
+            "mismatches",
+            "t* fixed eta (iters)",
+        ],
+        body,
+    )
+    worst = ", ".join(f"{d} {_fmt(r)}" for d, r in prediction.worst_ratio.items())
+    failures = ", ".join(f"{d} {n}" for d, n in prediction.failures.items())
+    lines.append(f"  worst max(ratio, 1/ratio) over m != m_c: {worst}; mismatches over m != m_c: {failures}")
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""`ebtheory report RUN_DIR [--json] [--time-unit iterations|tau|epochs]`: the verdict of a recorded run.
+"""`ebtheory report RUN_DIR [--json] [--time-unit iterations|tau|epochs] [--predict]`: the verdict of a recorded run.
 
 Presents ebtheory.verify.analysis (rows only). Sizes m are compared in the run's comparison unit by
 default: per-example time tau for full-batch GD, epochs for SGD (docs/theory.md, section 7.2).
@@ -21,15 +21,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("iterations", "tau", "epochs"),
         help="unit in which the table compares sizes m (default: tau for GD, epochs for SGD)",
     )
+    parser.add_argument(
+        "--predict",
+        action="store_true",
+        help="add the spectral threshold predictor's section (two-layer NTK GD runs; seconds per cell)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from ebtheory.verify.records import load_run
-    from ebtheory.verify.report import build_report, format_report
+    from ebtheory.verify.report import build_report, format_prediction, format_report, spectral_prediction, to_jsonable
 
     record = load_run(args.run_dir)
+    prediction = spectral_prediction(record) if args.predict else None
     if args.json:
-        print(json.dumps(build_report(record, args.time_unit), indent=2, sort_keys=True, allow_nan=False))
+        report = build_report(record, args.time_unit)
+        if prediction is not None:
+            report["prediction"] = to_jsonable(prediction.to_dict())
+        print(json.dumps(report, indent=2, sort_keys=True, allow_nan=False))
     else:
         print(format_report(record, args.time_unit))
+        if prediction is not None:
+            print("\n" + format_prediction(prediction))
     return 0

@@ -32,7 +32,8 @@ SLACK = 1e-9  # relative slack on measured-vs-bound comparisons (float rounding)
 
 @dataclass(frozen=True)
 class HypothesisCheck:
-    """One hypothesis on one unit: `value relation reference`, held (None: not recorded)."""
+    """One hypothesis on one unit: `value relation reference`, held (None: not recorded); for a check
+    made at every checkpoint, the checkpoints where it held and how many were measured."""
 
     number: str
     name: str
@@ -41,6 +42,8 @@ class HypothesisCheck:
     reference: float | None
     held: bool | None
     detail: str = ""
+    checkpoints_held: int | None = None  # per-checkpoint checks: where it held, out of `checkpoints`
+    checkpoints: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ def _gram(unit: UnitRow, points: list[PointRow], lambda0: float) -> HypothesisCh
             reference,
             held_at == len(measured),
             f"held at {held_at}/{len(measured)} checkpoints (value: the smallest)",
+            checkpoints_held=held_at,
+            checkpoints=len(measured),
         )
     record = getattr(unit, "hypotheses", None)  # UnitRow.hypotheses: rows of schema 2 may lack it
     if record is not None and record.lambda_min_H0 is not None:
