@@ -365,7 +365,9 @@ def test_a_second_ctrl_c_exits_at_once(tmp_path):
     if sweep.poll() is None:
         os.killpg(sweep.pid, signal.SIGINT)
     _, err = sweep.communicate(timeout=10)
-    assert sweep.returncode == 130 and "Traceback" not in err, err[-2000:]
+    # 130 when the second Ctrl-C lands in the clean-up; killed by SIGINT (-2) when it lands after the
+    # interpreter began to exit (it restores the default handler): at once either way
+    assert sweep.returncode in (130, -signal.SIGINT) and "Traceback" not in err, err[-2000:]
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and _group_alive(sweep.pid):
         time.sleep(0.1)
