@@ -20,6 +20,7 @@ FIGURES: dict[str, str] = {
     "f": "ebtheory.figures.fig_f_cnn",
     "g": "ebtheory.figures.fig_g_earlybird_distance",
     "h": "ebtheory.figures.fig_h_detection_vs_m",
+    "i": "ebtheory.figures.fig_i_prediction",
 }
 
 

@@ -134,3 +134,16 @@ def test_cli_bad_input_is_one_line_and_exit_2(tiny_run_dir, capsys, arguments, m
 def test_cli_missing_run_dir(tmp_path, capsys):
     code, _, err = run_cli(["predict", str(tmp_path / "nothing")], capsys)
     assert code == 2 and "not a run directory" in err
+
+
+def test_figure_i_renders_from_the_tiny_run_and_skips_what_it_cannot_predict(tiny_run, tmp_path):
+    from ebtheory.figures import registry
+    from ebtheory.figures.common import FigureSkipped
+    from ebtheory.figures.fig_i_prediction import render
+
+    paths = render(tiny_run, tmp_path)
+    assert sorted(p.suffix for p in paths) == [".pdf", ".png"] and all(p.stat().st_size > 0 for p in paths)
+    assert registry.FIGURES["i"] == "ebtheory.figures.fig_i_prediction"
+    cnn = dataclasses.replace(tiny_run, spec=dataclasses.replace(tiny_run.spec, model="cnn"))
+    with pytest.raises(FigureSkipped, match="figure \\(i\\) needs a predictable"):
+        render(cnn, tmp_path)
