@@ -249,3 +249,20 @@ def test_bad_input_is_a_value_error_naming_the_argument(call, message):
     X, Y = unit(rng, 6, 3), one_hot_targets(rng, 6, 2)
     with pytest.raises(ValueError, match=message):
         call(X, Y)
+
+
+def test_bench_spectral_runs_and_reports_agreement(monkeypatch, capsys):
+    """`ebtheory bench --which spectral --quick` at a planted tiny size: JSON rows, no time asserted."""
+    import json
+
+    from cli_helpers import run_cli
+
+    from ebtheory.verify.bench import spectral_bench
+
+    monkeypatch.setattr(spectral_bench, "QUICK_SIZES", (40,))
+    code, out, err = run_cli(["bench", "--which", "spectral", "--quick"], capsys)
+    assert code == 0, err
+    rows = json.loads(out)["spectral"]["rows"]
+    assert {row["method"] for row in rows} == {"dense", "lanczos"}
+    lanczos = next(row for row in rows if row["method"] == "lanczos")
+    assert lanczos["converged"] and lanczos["max_rel_diff"] <= 1e-6
