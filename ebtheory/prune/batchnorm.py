@@ -35,23 +35,21 @@ def batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
 
 
 def normalise(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, groups: int | None) -> Tensor:
-    """BatchNorm `bn` applied to x of shape (G*n, C, ...), its running buffers left unchanged.
+    """BatchNorm `bn` applied to x of shape (n*G, C, ...), its running buffers left unchanged.
 
     groups=None: eval mode, y = gamma (x - running_mean) / sqrt(running_var + eps) + beta.
-    groups=G: x holds G stacked batches of n rows each; each batch is normalised with its own
-    per-channel mean and biased variance over (n, spatial dims), as a train-mode forward of that
-    batch alone would (Ioffe and Szegedy, Alg. 1), so the G batches do not mix.
+    groups=G: x holds G interleaved batches of n rows each, row i*G + g being example i of batch g
+    (an (n, G, C, ...) tensor with its first two axes flattened); each batch is normalised with its
+    own per-channel mean and biased variance over (n, spatial dims), as a train-mode forward of that
+    batch alone would (Ioffe and Szegedy, Alg. 1), so the G batches do not mix. The interleaved
+    layout makes this one fused batch_norm over the free view (n, G*C, ...).
     """
     if groups is None:
         return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
-    grouped = x.unflatten(0, (groups, -1))
-    dims = (1, *range(3, grouped.dim()))
-    var, mean = torch.var_mean(grouped, dim=dims, correction=0, keepdim=True)
-    y = (grouped - mean) * torch.rsqrt(var + bn.eps)
-    if bn.affine:
-        shape = (1, 1, -1, *[1] * (grouped.dim() - 3))
-        y = y * bn.weight.reshape(shape) + bn.bias.reshape(shape)
-    return y.flatten(0, 1)
+    stacked = x.reshape(x.shape[0] // groups, groups * x.shape[1], *x.shape[2:])
+    weight = None if bn.weight is None else bn.weight.repeat(groups)
+    bias = None if bn.bias is None else bn.bias.repeat(groups)
+    return F.batch_norm(stacked, None, None, weight, bias, True, 0.0, bn.eps).reshape(x.shape)
 
 
 def reestimate_batch_norm(model: nn.Module, X: Tensor, *, batch_size: int = 1024) -> nn.Module:

@@ -355,12 +355,16 @@ def _cnn_site(model: ResidualCNN, index: int, X: Tensor, statistics: str) -> _Si
     upper = [model.block(later) for later in range(index + 1, len(model.blocks))]
 
     def above(z: Tensor) -> Tensor:
-        batch = z.shape[:2]
-        groups = batch[0] if statistics == "batch" else None
-        y = F.relu(normalise(block.bn2, z.flatten(0, 1), groups).unflatten(0, batch) + shortcut).flatten(0, 1)
+        # Candidates ride along as the SECOND axis, (m, B, ...) flattened to m*B rows: the layout the
+        # grouped conv of _unit_contributions produces (so the transpose below is free) and the
+        # interleaved layout in which normalise's per-candidate statistics are one fused kernel.
+        count, m = z.shape[:2]
+        groups = count if statistics == "batch" else None
+        rows = z.transpose(0, 1).reshape(m * count, *z.shape[2:])
+        y = F.relu(normalise(block.bn2, rows, groups).unflatten(0, (m, count)) + shortcut[:, None]).flatten(0, 1)
         for later in upper:
             y = _block(later, y, groups)
-        return model.classify(y).unflatten(0, batch)
+        return model.classify(y).unflatten(0, (m, count)).transpose(0, 1)
 
     return _Site(block.conv1.out_channels, _inner(block, h, below), block.conv2, above, _shrinker(model, index))
 
@@ -493,7 +497,10 @@ def _select_layer(
         best_loss, best_unit, best_accuracy = float("inf"), -1, 0.0
         for start in range(0, len(pool), candidate_batch):
             units = pool[start : start + candidate_batch]
-            z = scale * (mixed + _unit_contributions(mixer, h, units)) + bias
+            # z = scale * (mixed + contribution_j) + bias, in place on the fresh contributions
+            z = _unit_contributions(mixer, h, units).add_(mixed).mul_(scale)
+            if not isinstance(bias, float):
+                z.add_(bias)
             outputs = site.above(z)
             # a NaN score must not hide the finite ones (argmin would return the NaN)
             scores = torch.nan_to_num(_batched_loss(outputs, targets, loss), nan=float("inf"))
