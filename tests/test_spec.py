@@ -130,7 +130,7 @@ def test_step_size_scaling():
     [
         ({"earlybird_masks": 300_000_000}, "earlybird_masks", "100000"),
         ({"imp_rounds": 100_000_000}, "imp_rounds", "100]"),
-        ({"k": 10**9}, "k", "in \\[1, 1e\\+06\\]"),
+        ({"k": 10**9}, "k", "<= 1e\\+06"),
         ({"checkpoints": tuple(range(20_000))}, "checkpoints", "10000"),
         ({"checkpoints": (0, 10**9)}, "checkpoints", "at most"),
         ({"finetune_steps": 10**9}, "finetune_steps", "1e\\+08"),

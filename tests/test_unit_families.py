@@ -77,6 +77,8 @@ def test_hidden_gram_lambda_min_matrix_free_path_agrees(monkeypatch: pytest.Monk
     lanczos = hidden_gram_lambda_min(X, W)
     assert dense is not None and lanczos is not None
     assert lanczos == pytest.approx(dense, rel=1e-6, abs=1e-9)
+    monkeypatch.setattr("ebtheory.verify.families.MATRIX_FREE_MAX_MACS", 100)
+    assert hidden_gram_lambda_min(X, W) is None  # too costly to measure: unmeasured, never a number
 
 
 def test_recorded_hypotheses_follow_their_formulas_on_the_tiny_run(tiny_run: records.RunRecord) -> None:

@@ -271,6 +271,7 @@ def lemma_a_check(
 
 
 DENSE_GRAM_MAX_M = 4096  # above this lambda_min(H(t)) comes from Lanczos on the matrix-free product
+MATRIX_FREE_MAX_MACS = 2 * 10**9  # above this product cost (m d N) a checkpoint's lambda_min(H) is not measured
 
 
 def hidden_gram_lambda_min(X: torch.Tensor, W: torch.Tensor) -> float | None:
@@ -280,10 +281,13 @@ def hidden_gram_lambda_min(X: torch.Tensor, W: torch.Tensor) -> float | None:
     symmetric eigensolver, O(m^3) (about 0.05 s at m = 800 on one core; scipy's subset drivers were
     30x slower here). Above: Lanczos (scipy eigsh, smallest algebraic) on the product
     H v = (1/N) sum_r s_r * (X X^T (s_r * v)), O(m d N) per step, never forming H; None when it does
-    not converge (the hypothesis is then reported as unmeasured, not as held)."""
+    not converge or when one product would cost more than MATRIX_FREE_MAX_MACS multiply-adds (paper-scale
+    runs: the hypothesis is then reported as unmeasured, not as held)."""
     X64 = X.detach().to("cpu", torch.float64).reshape(X.shape[0], -1)
+    m, N = X64.shape[0], W.shape[0]
+    if m > DENSE_GRAM_MAX_M and m * N * X64.shape[1] > MATRIX_FREE_MAX_MACS:
+        return None
     active = (X64 @ W.detach().to("cpu", torch.float64).T > 0).to(torch.float64)
-    m, N = active.shape
     if m <= DENSE_GRAM_MAX_M:
         gram = (X64 @ X64.T) * (active @ active.T) / N
         return float(torch.linalg.eigvalsh(gram)[0])

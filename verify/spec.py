@@ -222,7 +222,8 @@ def validate(spec: ExperimentSpec) -> None:
     )
     _require(spec.batch_size >= 0, "batch_size", spec.batch_size, ">= 0 (0 = full batch)")
     _require(0 <= spec.momentum < 1, "momentum", spec.momentum, "in [0, 1)")
-    _require(1 <= spec.k <= MAX_K, "k", spec.k, f"in [1, {MAX_K:.0e}]")
+    _require(spec.k >= 1, "k", spec.k, ">= 1")
+    _require(spec.k <= MAX_K, "k", spec.k, f"<= {MAX_K:.0e} (greedy steps or units kept per layer)")
     smallest = min(prunable_widths(spec))
     _require(
         spec.replacement or spec.k <= smallest,
