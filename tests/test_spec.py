@@ -21,6 +21,7 @@ PINNED_HASHES = {
     "fashion": "b28f1120d551",
     "mnist-paper": "1e3974769c0c",
     "cnn": "8e186373a434",
+    "certified": "dc66e9da53d2",
 }
 
 
