@@ -94,7 +94,7 @@ def test_bad_runs_and_arguments_are_refused(tiny_run):
     with pytest.raises(ValueError, match="calibrate_at must be None in mode='theory'"):
         predict_run(tiny_run, mode="theory", calibrate_at=16)
     with pytest.raises(ValueError, match="mode must be one of"):
-        predict_run(tiny_run, mode="guess")  # type: ignore[arg-type]
+        predict_run(tiny_run, mode="guess")
     sgd = dataclasses.replace(tiny_run, spec=dataclasses.replace(tiny_run.spec, optimizer="sgd", batch_size=8))
     with pytest.raises(ValueError, match="cannot be predicted: optimizer must be plain full-batch GD"):
         require_predictable(sgd)
