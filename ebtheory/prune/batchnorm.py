@@ -60,8 +60,8 @@ def reestimate_batch_norm(model: nn.Module, X: Tensor, *, batch_size: int = 1024
     and every other module in eval mode. For each BatchNorm with n input values per channel over
     the whole pass (n = m * spatial size):
         running_mean = (1/n) sum x,   running_var = (1/(n-1)) sum (x - running_mean)^2   (per channel)
-    pooled exactly over all m rows (Chan et al.'s merge of per-batch moments, in float64), the
-    unbiased variance as torch's running_var. With batch_size >= m this is one full-batch train-mode
+    pooled over all m rows (each batch's moments in the activations' dtype, merged in float64 by
+    Chan, Golub and LeVeque's pairwise update), the unbiased variance as torch's running_var. With batch_size >= m this is one full-batch train-mode
     forward. Weights, biases, num_batches_tracked and every module's mode are left as they were.
     Returns `model` (changed in place).
     """
@@ -77,11 +77,11 @@ def reestimate_batch_norm(model: nn.Module, X: Tensor, *, batch_size: int = 1024
     moments: dict[int, tuple[int, Tensor, Tensor]] = {}  # id -> (count, mean, M2), float64
 
     def observe(module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
-        x = inputs[0].detach().double()
-        dims = [0, *range(2, x.dim())]
+        x = inputs[0].detach()
         count = x.numel() // x.shape[1]
-        mean = x.mean(dim=dims)
-        m2 = (x - mean.reshape(1, -1, *[1] * (x.dim() - 2))).square().sum(dim=dims)
+        # one fused pass in the activations' dtype per batch; batches are merged in float64
+        var, mean = torch.var_mean(x, dim=[0, *range(2, x.dim())], correction=0)
+        mean, m2 = mean.double(), var.double() * count
         if id(module) in moments:
             n_a, mean_a, m2_a = moments[id(module)]
             total = n_a + count
