@@ -163,6 +163,11 @@ def _table(headers: list[str], body: list[list[Any]]) -> list[str]:
     return ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
 
 
+def _signed(value: float) -> str:
+    """'+ 3.2' or '- 3.2': a coefficient after another term."""
+    return f"{'-' if value < 0 else '+'} {_fmt(abs(value), 4)}"
+
+
 def _interval(interval: Interval | None, what: str) -> str:
     if interval is None:
         return f"{what}: none (fewer than 3 cells)"
@@ -174,7 +179,7 @@ def _line_fit(fit: LineFit | None, reason: str | None, unit: str) -> str:
     if fit is None:
         return f"none ({reason})"
     if fit.model == "log":
-        head = f"t_hat* = {_fmt(fit.intercept, 4)} + {_fmt(fit.slope, 4)} ln m"
+        head = f"t_hat* = {_fmt(fit.intercept, 4)} {_signed(fit.slope)} ln m"
     else:
         head = f"t_hat* = {_fmt(math.exp(fit.intercept), 4)} m^{_fmt(fit.slope, 4)}"
     slope = "beta" if fit.model == "log" else "p"
@@ -199,7 +204,7 @@ def _fit_lines(fits: FitSet) -> list[str]:
     if fits.censored is not None:
         c = fits.censored
         lines.append(
-            f"  censored fit (Tobit, all {c.n_used} cells): t_hat* = {_fmt(c.alpha, 4)} + {_fmt(c.beta, 4)} ln m, "
+            f"  censored fit (Tobit, all {c.n_used} cells): t_hat* = {_fmt(c.alpha, 4)} {_signed(c.beta)} ln m, "
             f"sigma {_fmt(c.sigma)}, beta {_interval(c.beta_ci, 'Wald')}"
         )
     elif "censored" in fits.reasons:
