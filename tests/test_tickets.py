@@ -188,3 +188,42 @@ def test_run_save_tickets_from_the_cli(tmp_path: Path, capsys) -> None:
         assert saved == (sorted(point.subnets) if point.t in (0, 100) else []), (point.m, point.seed, point.t)
     code, _, err = run_cli([*argv, "--save-tickets", "--tickets-at", "7"], capsys)
     assert code == 2 and "--tickets-at must name checkpoints" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "model, extra",
+    [
+        ("deep_mlp", {"mlp_widths": (16, 12)}),
+        (
+            "cnn",
+            {"cnn_widths": (4, 6), "train_loss": "cross_entropy", "optimizer": "sgd", "batch_size": 8, "eta": 0.05},
+        ),
+    ],
+)
+def test_layerwise_families_save_tickets_that_reproduce_their_rows(model: str, extra: dict, tmp_path: Path) -> None:
+    import dataclasses
+
+    spec = dataclasses.replace(TINY, name=f"tiny-{model}", model=model, baselines=(), finetune_eta=0.01, k=3, **extra)
+    run_dir = prepare_run_dir(spec, tmp_path)
+    run_unit(spec, M, SEED, str(run_dir), "cpu", save_tickets=(T,))
+    ctx = unit_context(spec, M, SEED, "cpu")
+    point = records.read_point(run_dir, M, SEED, T)
+    for name, entry in point.subnets.items():
+        ticket = tickets.load_ticket(run_dir / TICKETS_DIR / f"m{M}_s{SEED}_t{T}" / f"{name}.safetensors")
+        assert ticket.header.family == model and ticket.masks
+        numbers = network_numbers(spec, ticket.module, ctx.data, ctx.device)
+        assert (numbers.train_acc, numbers.test_acc, numbers.train_loss_sum) == (
+            entry.train_acc,
+            entry.test_acc,
+            entry.train_loss_sum,
+        )
+    unit = records.read_record(run_dir / records.UNITS_DIR / records.unit_filename(M, SEED), records.UnitRow)
+    if unit.tickets is not None:
+        folder = run_dir / TICKETS_DIR / f"m{M}_s{SEED}_t{unit.tickets.t}"
+        for name in ("earlybird", "gfs"):
+            module = tickets.load(folder / f"ticket_{name}.safetensors")
+            assert network_numbers(spec, module, ctx.data, ctx.device) == getattr(unit.tickets, name).pruned
+        module = tickets.load(folder / "ticket_imp.safetensors")
+        numbers = network_numbers(spec, module, ctx.data, ctx.device)
+        assert (numbers.train_acc, numbers.test_acc) == (unit.tickets.imp.train_acc, unit.tickets.imp.test_acc)
