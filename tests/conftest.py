@@ -1,6 +1,13 @@
 """Hypothesis profiles: `ci` (default, seconds per test) and `thorough` (HYPOTHESIS_PROFILE=thorough)."""
 
 import os
+
+# One BLAS/OpenMP thread per test process: the suite's matrices are small, and on a loaded 2-core machine
+# multi-threaded kernels spin-wait (a tiny sweep took 129 s of CPU with two threads, 6 s with one).
+# Set before torch is imported so subprocesses inherit it; tests that compare thread counts set them explicitly.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 import shutil
 from pathlib import Path
 
