@@ -144,6 +144,6 @@ def test_figure_i_renders_from_the_tiny_run_and_skips_what_it_cannot_predict(tin
     paths = render(tiny_run, tmp_path)
     assert sorted(p.suffix for p in paths) == [".pdf", ".png"] and all(p.stat().st_size > 0 for p in paths)
     assert registry.FIGURES["i"] == "ebtheory.figures.fig_i_prediction"
-    cnn = dataclasses.replace(tiny_run, spec=dataclasses.replace(tiny_run.spec, model="cnn"))
+    sgd = dataclasses.replace(tiny_run, spec=dataclasses.replace(tiny_run.spec, optimizer="sgd", batch_size=8))
     with pytest.raises(FigureSkipped, match="figure \\(i\\) needs a predictable"):
-        render(cnn, tmp_path)
+        render(sgd, tmp_path)

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="M",
-        help="the size m whose rows calibrate gamma, v(tau), P0, c1 and the dilation (default: the smallest m)",
+        help="the size m whose rows calibrate gamma, v(tau), P0 and the dilation (default: the smallest m)",
     )
     parser.add_argument(
         "--mode",
