@@ -1,6 +1,6 @@
 """The pre-training bound as sympy expressions: one home for every formula of the theory.
 
-Sources: THEORY.md sections 1-4 and the proofs in proofs/ (Lemma A: proofs/lemma_a.md; threshold:
+Sources: docs/theory.md, sections 1-4 and the proofs in proofs/ (Lemma A: proofs/lemma_a.md; threshold:
 proofs/threshold.md). Losses are the *sum* loss L(u) = 1/2 ||u - Y||_F^2 unless a function says
 "per-example" (L/m). Time t counts full-batch gradient-descent iterations.
 
@@ -91,7 +91,7 @@ LATEX_NAMES: dict[sp.Symbol, str] = {
 
 
 def h_inf_entry_expr() -> sp.Expr:
-    """H_inf[i, j] = s (pi - arccos s) / (2 pi) with s = x_i . x_j (Du et al. 2019, eq. 3.1; THEORY.md 1)."""
+    """H_inf[i, j] = s (pi - arccos s) / (2 pi) with s = x_i . x_j (Du et al. 2019, eq. 3.1; docs/theory.md, section 1)."""
     return cosine * (sp.pi - sp.acos(cosine)) / (2 * sp.pi)
 
 
@@ -154,7 +154,7 @@ def threshold_upper_generic_expr() -> sp.Expr:
 
 
 def threshold_log_argument_expr() -> sp.Expr:
-    """c1(k) L0 / tol: t* is the log of this over the log-contraction (THEORY.md 4)."""
+    """c1(k) L0 / tol: t* is the log of this over the log-contraction (docs/theory.md, section 4)."""
     return (c1_symbol * L0 / tolerance).subs(_defaults())
 
 
@@ -182,7 +182,7 @@ def per_example_log_argument_expr() -> sp.Expr:
     """c1 L0/tol with per-example quantities: L0 -> L0_bound/m, V -> m V_mean, ||Y||^2 = m.
 
     Here the symbol V stands for the per-example spread V_mean. The result has no m: with a per-example
-    loss and a per-example tolerance, m cancels and t* no longer grows with m (THEORY.md 5.1)."""
+    loss and a per-example tolerance, m cancels and t* no longer grows with m (docs/theory.md, section 5.1)."""
     per_example_l0 = initial_loss_bound_expr().subs(y_norm2, m) / m
     per_example_tol = tol_expr()
     return sp.simplify(c1_expr() * per_example_l0 / per_example_tol)
@@ -382,7 +382,7 @@ def _evaluate(name: str, **values: float) -> float:
 
 @dataclass(frozen=True)
 class BoundInputs:
-    """Constants of the threshold theorem (THEORY.md 4), validated on construction.
+    """Constants of the threshold theorem (docs/theory.md, section 4), validated on construction.
 
     loss="sum": V and every returned loss are sum losses 1/2||u - Y||^2.
     loss="mean": V and every returned loss are per-example (sum / m). t* is the same number in both

@@ -1,7 +1,7 @@
 """Figure (f): the CNN analogue of (a): pruned accuracy against pre-training epochs, per dataset size.
 
 Only for runs whose dense model is the residual CNN (spec.model == "cnn"); there GFS selects
-channels layer by layer and only the empirical part applies (THEORY.md 5.6). One column per
+channels layer by layer and only the empirical part applies (docs/theory.md, section 5.6). One column per
 selection recorded (layer-wise GFS, magnitude, random), top row pruned training accuracy, bottom row
 pruned test accuracy (dashed: after fine-tuning, when the run fine-tuned). One curve per m, mean over
 seeds with a +-1 sd band. x: pre-training time in the run's comparison unit (epochs t * batch / m for

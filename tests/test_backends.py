@@ -42,6 +42,7 @@ def _assert_same_rows(reference: Path, candidate: Path) -> None:
         assert left == right, (b.m, b.seed)
 
 
+@pytest.mark.slow
 def test_debug_executor_resumes_tiny_with_the_same_rows(tiny_run_dir: Path, tiny_run_copy: Path, capsys) -> None:
     _forget_units(tiny_run_copy, RESUMED)
     argv = ["run", "tiny", "--out", str(tiny_run_copy.parent), "--device", "cpu", "--no-figures", "--no-progress"]

@@ -41,6 +41,7 @@ def test_every_command_module_imports_and_has_its_interface() -> None:
         assert callable(module.add_arguments) and callable(module.run) and help_text, name
 
 
+@pytest.mark.slow
 def test_run_prints_the_verdict_and_writes_the_figures(tmp_path: Path, capsys) -> None:
     out_dir = tmp_path / "figs"
     argv = [
@@ -75,6 +76,7 @@ RECORDED = sorted(Path(__file__).resolve().parents[1].joinpath("verify", "result
 
 
 @pytest.mark.parametrize("spec_file", RECORDED, ids=[p.parent.name for p in RECORDED])
+@pytest.mark.slow
 def test_recorded_runs_regenerate_their_report_and_figures(spec_file: Path, tmp_path: Path, capsys) -> None:
     """The README's tables and figures come from these recorded rows, by one command each."""
     import json

@@ -143,6 +143,7 @@ def test_bad_input_exits_2_with_one_line(change: list[str], capsys: pytest.Captu
     assert "nan" not in out.lower() and "inf" not in out.lower()
 
 
+@pytest.mark.slow
 def test_console_script_runs_in_a_subprocess() -> None:
     result = subprocess.run([sys.executable, "-m", "ebtheory.cli"] + BASE + ["--json"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -138,6 +138,7 @@ def test_missing_rows_skip_with_a_reason(tiny_run, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_render_all_and_the_cli(tiny_run_dir, tmp_path, capsys):
     from ebtheory.cli import main
 

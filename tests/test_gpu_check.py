@@ -52,6 +52,7 @@ def test_a_folder_without_idx_files_exits_2_naming_it(tmp_path):
 
 @needs_fashion
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+@pytest.mark.slow
 def test_without_tiny_and_without_cuda_exits_2(tmp_path):
     result = _run(str(FASHION), str(tmp_path / "out"))
     assert result.returncode == 2

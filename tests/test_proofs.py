@@ -27,6 +27,7 @@ def run_proofs(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_every_check_passes():
     failed = [r for r in run_checks(STEPS) if not r.passed]
     assert failed == []

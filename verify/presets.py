@@ -7,14 +7,14 @@
 - fashion: Fashion-MNIST from the Debian package, CPU, about 30 minutes.
 - mnist-paper: MNIST IDX files supplied by the user (--set data_dir=...), paper-scale width, GPU.
 - cnn: residual CNN on Fashion-MNIST on CPU, layer-wise GFS; only the empirical part applies
-  (THEORY.md 5.6). On a GPU with CIFAR-10 files: --set dataset=cifar10 data_dir=...
+  (docs/theory.md, section 5.6). On a GPU with CIFAR-10 files: --set dataset=cifar10 data_dir=...
 - certified: digits, width 1024, kappa 0.1, k = 512: Lemma A's bound is below the empty selection's
   loss (not vacuous) once the dense net has trained a little (docs/theory.md, section 9.6).
 
 The step size: GD on the sum loss diverges when eta * lambda_max(NTK Gram) > 2, and lambda_max
 grows about linearly in m, so eta is set from the largest m of each preset (measured with
 ebtheory.constants on the data; see the comment at each preset). The same eta is used for every m:
-the fixed-eta regime of THEORY.md 5.2.
+the fixed-eta regime of docs/theory.md, section 5.2.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ebtheory.verify.spec import ExperimentSpec, fine_checkpoints, log_checkpoin
 # Gauss-Newton matrix (ebtheory.verify.unit.finetune_step). A shared step (eta * k / N, tried first) suited GFS
 # but made the magnitude and random subnetworks oscillate: their fine-tuned test accuracy fell from
 # 0.90 to 0.70 on quick, an artefact of the step, not of the subnetworks. kappa = 0.3 and k = N/2: under NTK scaling V is about
-# kappa^2 N m C / 2 (THEORY.md 5.3), and with kappa = 1 or k = N/8 the pruned loss sat at the zero
+# kappa^2 N m C / 2 (docs/theory.md, section 5.3), and with kappa = 1 or k = N/8 the pruned loss sat at the zero
 # predictor's 1/2 per example for every t (measured on digits, m = 48): no threshold to see.
 TINY = ExperimentSpec(
     name="tiny",

@@ -4,7 +4,7 @@ Following open_lth: each field carries its help text; the run directory is named
 the fields that differ from the dataclass defaults (so adding a field with a default later keeps
 old hashes, and old results stay findable; tests/test_spec.py pins the preset hashes).
 
-Units: `eta` is the step size of the SUM loss 1/2 ||u - Y||_F^2 (THEORY.md 1) unless `train_loss`
+Units: `eta` is the step size of the SUM loss 1/2 ||u - Y||_F^2 (docs/theory.md, section 1) unless `train_loss`
 says otherwise; checkpoints `t` are pre-training iterations (gradient steps).
 """
 
@@ -79,7 +79,9 @@ class ExperimentSpec:
     model: str = _f("ntk", f"dense network, one of {MODELS}")
     width: int = _f(512, "hidden width N of the two-layer net")
     kappa: float = _f(1.0, "initial weight scale kappa of w_r(0) ~ N(0, kappa^2 I)")
-    output_mode: str = _f("signs", "fixed output layer: 'signs' (THEORY.md 1: per-output Gram = H_inf) or 'vectors'")
+    output_mode: str = _f(
+        "signs", "fixed output layer: 'signs' (docs/theory.md, section 1: per-output Gram = H_inf) or 'vectors'"
+    )
     cnn_widths: tuple[int, ...] = _f((16, 32), "channel widths of the residual CNN stages")
     mlp_widths: tuple[int, ...] = _f((128, 128), "hidden widths of the deep MLP (model 'deep_mlp')")
     optimizer: str = _f("gd", f"pre-training optimiser, one of {OPTIMIZERS}")
@@ -88,7 +90,7 @@ class ExperimentSpec:
     eta_scaling: str = _f(
         "fixed",
         "step size across m: 'fixed' (the same eta for every m: the regime of the log m claim, "
-        "THEORY.md 5.2) or 'inverse_m' (eta * max(ms) / m for pre-training and fine-tuning: a fixed "
+        "docs/theory.md, section 5.2) or 'inverse_m' (eta * max(ms) / m for pre-training and fine-tuning: a fixed "
         "per-example step, i.e. the mean loss at a fixed learning rate, the usual practice)",
     )
     batch_size: int = _f(0, "mini-batch size for sgd (0 = full batch: every step sees all m examples)")

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         y_norm2=args.y_norm2,
         loss=args.loss,
     )
-    values = symbolic.evaluate_bound(inputs, t=args.t).to_dict()
+    values: dict[str, object] = dict(symbolic.evaluate_bound(inputs, t=args.t).to_dict())
     if args.t is None:
         del values["pruned_loss_bound"], values["t"]
     latex = {name: symbolic.to_latex(expr) for name, expr in symbolic.all_expressions().items()}

@@ -1,7 +1,7 @@
 """The infinite-width Gram matrix H_inf and its extreme eigenvalues lambda0 = lambda_min, lambda_max.
 
 H_inf[i, j] = s (pi - arccos s) / (2 pi), s = x_i . x_j (Du, Zhai, Poczos, Singh, ICLR 2019, eq. 3.1;
-THEORY.md 1; the entry is `ebtheory.symbolic.h_inf_entry_expr`, lambdified here). Built in float64 in
+docs/theory.md, section 1; the entry is `ebtheory.symbolic.h_inf_entry_expr`, lambdified here). Built in float64 in
 row chunks, with the cosine clipped to [-1, 1].
 
 Eigensolvers (`method`):
@@ -130,7 +130,7 @@ def _near_parallel_entries(unit: np.ndarray, rows: np.ndarray, cols: np.ndarray,
 def h_inf(X: object, *, normalize: bool = False, chunk_size: int = 2048) -> np.ndarray:
     """H_inf[i, j] = s (pi - arccos s)/(2 pi), s = clip(x_i . x_j, -1, 1), float64 (m x m), row chunks.
 
-    Source: Du et al. 2019, eq. 3.1; THEORY.md 1. Symmetric PSD with diagonal exactly 1/2. For
+    Source: Du et al. 2019, eq. 3.1; docs/theory.md, section 1. Symmetric PSD with diagonal exactly 1/2. For
     |s| > 1 - NEAR_PARALLEL the angle comes from the chord ||x_i -+ x_j|| (see _near_parallel_entries)."""
     unit = unit_rows(X, normalize=normalize)
     chunk_size = require_positive_int("chunk_size", chunk_size)

@@ -1,7 +1,7 @@
 """Datasets as frozen tensors on CPU, and their loaders.
 
 Images are float32 (n, C, H, W) scaled to [0, 1], ready for CNNs; flatten_unit_sphere turns them
-into the unit-norm rows that the two-layer theory (THEORY.md section 1) needs. Nothing is
+into the unit-norm rows that the two-layer theory (docs/theory.md, section 1) needs. Nothing is
 downloaded: each loader reads files already on disk or data bundled with scikit-learn.
 """
 

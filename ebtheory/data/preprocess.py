@@ -1,6 +1,6 @@
 """Preprocessing for the theory: inputs on the unit sphere, one-hot targets, nested subsets.
 
-THEORY.md section 1 assumes ||x_i||_2 = 1 and, for classification, y_i one-hot in R^C.
+docs/theory.md, section 1 assumes ||x_i||_2 = 1 and, for classification, y_i one-hot in R^C.
 The threshold t*(m) is compared across dataset sizes m, so the subsets must be nested: the subset
 of size m1 lies inside the subset of size m2 whenever m1 < m2.
 """

@@ -2,7 +2,7 @@
 
 Both return index tensors; `subnetwork_from_indices` turns any multiset of indices into the same
 averaged `PrunedTwoLayer` that GFS builds: out = relu(x W1_S^T + b1_S) @ (N * counts_S / k * W2_S) + bias,
-i.e. u_S = (1/k) sum_{r in S} g_r with g_r = N * H[:, r] W2[r]^T + b (THEORY.md section 2).
+i.e. u_S = (1/k) sum_{r in S} g_r with g_r = N * H[:, r] W2[r]^T + b (docs/theory.md, section 2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Early-Bird tickets (You et al., "Drawing Early-Bird Tickets", ICLR 2020; THEORY.md section 6).
+"""Early-Bird tickets (You et al., "Drawing Early-Bird Tickets", ICLR 2020; docs/theory.md, section 6).
 
 During pre-training, after every epoch, a channel mask is drawn from the |BatchNorm scale| of all
 BN layers at one global pruning ratio p. A ticket is declared once the masks stop moving: the
@@ -240,4 +240,5 @@ def bn_l1_penalty(model: nn.Module, coefficient: float = 1e-4) -> torch.Tensor:
     layers = batchnorm_layers(model)
     if not layers:
         raise ValueError(f"model has no affine BatchNorm layers; got {type(model).__name__}")
-    return coefficient * sum(layer.weight.abs().sum() for layer in layers)
+    total = torch.stack([layer.weight.abs().sum() for layer in layers]).sum()
+    return coefficient * total

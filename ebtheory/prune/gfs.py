@@ -1,6 +1,6 @@
 """Exact greedy forward selection (GFS) for a two-layer net: every candidate scored, by linear algebra.
 
-Atoms (THEORY.md section 2, Ye et al. ICML 2020): for hidden activations H (m x N), output weights
+Atoms (docs/theory.md, section 2, Ye et al. ICML 2020): for hidden activations H (m x N), output weights
 W2 (N x C) and an optional output bias b (C),
 
     g_r = N * H[:, r] W2[r]^T + 1 b^T        (m x C),   so the dense output u = H W2 + 1 b^T = mean_r g_r,
@@ -12,7 +12,7 @@ Greedy with replacement picks, at step k,
 
 ties broken by the lowest index. With s = sum of the k-1 chosen atoms, R = s - kY and counts c,
 L(candidate r) = (||R||^2 + score_r) / (2 k^2) with score_r = 2 <R, g_r> + ||g_r||^2, and
-(THEORY.md section 2, bias made exact)
+(docs/theory.md, section 2, bias made exact)
 
     score_r = 2 (K c)_r + 2k beta_r - 2k xi_r + K_rr          + terms equal for all r,
     K   = N^2 (H^T H) * (W2 W2^T)     (elementwise product: the bias-free atom Gram),
@@ -141,7 +141,7 @@ def pruned_two_layer(
     W1: Tensor, W2: Tensor, counts: Tensor, *, bias: Tensor | None = None, b1: Tensor | None = None
 ) -> PrunedTwoLayer:
     """The averaged subnetwork of a multiset given by its counts: rows r with counts[r] > 0, output
-    weights N * counts[r] / k * W2[r] (k = counts.sum(), N = len(counts)); THEORY.md section 2."""
+    weights N * counts[r] / k * W2[r] (k = counts.sum(), N = len(counts)); docs/theory.md, section 2."""
     counts = torch.as_tensor(counts, dtype=torch.int64)
     W2 = W2.reshape(W2.shape[0], -1)
     if counts.ndim != 1 or counts.shape[0] != W1.shape[0] or counts.shape[0] != W2.shape[0]:
@@ -585,7 +585,7 @@ def greedy_forward_selection_naive(
 
 
 def atom_spread(H: Tensor, W2: Tensor) -> float:
-    """V = (1/N) sum_r ||g_r - u||_F^2 = N sum_r ||H_r||^2 ||W2_r||^2 - ||H W2||_F^2 (THEORY.md section 2;
+    """V = (1/N) sum_r ||g_r - u||_F^2 = N sum_r ||H_r||^2 ||W2_r||^2 - ||H W2||_F^2 (docs/theory.md, section 2;
     a bias cancels in g_r - u). O(m N C), float64, no atoms formed."""
     problem = _validate(
         H, W2, torch.zeros(H.shape[0], W2.reshape(W2.shape[0], -1).shape[1]), 1, None, torch.float64, True, None

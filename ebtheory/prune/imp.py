@@ -2,7 +2,7 @@
 
 Frankle and Carbin, "The Lottery Ticket Hypothesis", ICLR 2019 (IMP, rewinding to the
 initialisation, j = 0); Frankle, Dziugaite, Roy and Carbin, "Linear Mode Connectivity and the
-Lottery Ticket Hypothesis", ICML 2020 (rewinding to iteration j). THEORY.md section 6.
+Lottery Ticket Hypothesis", ICML 2020 (rewinding to iteration j). docs/theory.md, section 6.
 
 One IMP run: train the dense net (saving the weights at iteration j), then for each round prune
 globally, over the chosen layers' weights, the smallest-magnitude surviving weights down to that
