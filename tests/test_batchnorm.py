@@ -15,16 +15,6 @@ from ebtheory.models import ResidualCNN
 from ebtheory.prune.batchnorm import batch_norms, normalise, reestimate_batch_norm
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors on a shared 2-core machine: one intra-op thread is over 10x faster than two (the
-    OpenMP threads wait on each other under load), and results do not depend on the thread count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _cnn(seed: int) -> ResidualCNN:
     model = ResidualCNN(1, 3, 8, widths=(3, 4), seed=seed).double()
     generator = torch.Generator().manual_seed(seed)

@@ -31,16 +31,6 @@ from ebtheory.train import TrainConfig, epochs_to_steps, evaluate, train_with_ch
 TIE = 1e-9  # float64 scores closer than this (relative) count as ties
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors on a shared 2-core machine: one intra-op thread is over 10x faster than two (the
-    OpenMP threads wait on each other under load), and results do not depend on the thread count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _gate(selection: list[int], width: int) -> Tensor:
     """Averaged subnetwork gate: unit j carries count_j * n / |S|."""
     counts = torch.bincount(torch.tensor(selection), minlength=width).double()

@@ -28,16 +28,6 @@ two_layer_shapes = st.tuples(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors on a shared 2-core machine: one intra-op thread is over 10x faster than two (the
-    OpenMP threads wait on each other under load), and results do not depend on the thread count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _loop_two_layer(W: torch.Tensor, out: torch.Tensor, x: torch.Tensor, scale: float) -> torch.Tensor:
     """scale * sum_r out_r relu(w_r . x), one neuron at a time."""
     total = torch.zeros(x.shape[0], out.shape[1], dtype=torch.float64)

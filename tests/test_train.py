@@ -32,16 +32,6 @@ from ebtheory.train import (
 from ebtheory.train import _minibatches as minibatches
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors on a shared 2-core machine: one intra-op thread is over 10x faster than two (the
-    OpenMP threads wait on each other under load), and results do not depend on the thread count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 class TwoLayer(nn.Module):
     """f(x) = (1/sqrt(N)) relu(x W^T) a, W trainable, a fixed: the theory's net, written out here."""
 
