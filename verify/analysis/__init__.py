@@ -50,11 +50,13 @@ from ebtheory.verify.analysis.timeunits import (
     unit_description,
 )
 from ebtheory.verify.records import RunRecord, UnitRow
-from ebtheory.verify.spec import ExperimentSpec
+from ebtheory.verify.spec import TWO_LAYER_MODELS, ExperimentSpec
 
 REGIMES: tuple[str, ...] = ("fixed_eta", "du_eta")
 REGIME_LABELS = {"fixed_eta": "t* at the run's eta", "du_eta": "t* at eta = lambda0/m^2 (not run)"}
-CNN_NOTE = "CNN: only the empirical part applies (docs/theory.md, section 5.6); Lemma A and t* are two-layer results."
+LAYERWISE_NOTE = (
+    "{model}: only the empirical part applies (docs/theory.md, section 5.6); Lemma A and t* are two-layer results."
+)
 
 __all__ = [
     "CellThreshold",
@@ -335,7 +337,7 @@ def _analyze(run: RunRecord) -> RunAnalysis:
     t_hat_iterations = {} if relative is None else {row.m: row.t_hat["iterations"] for row in relative.per_m}
     t_star_iterations = {row.m: row.t_star["fixed_eta"]["iterations"] for row in predictions}
     expected_units = len(spec.ms) * len(spec.seeds)
-    is_cnn = spec.model == "cnn"
+    layerwise = spec.model not in TWO_LAYER_MODELS
     return RunAnalysis(
         run_dir=Path(run.run_dir),
         spec=spec,
@@ -347,14 +349,14 @@ def _analyze(run: RunRecord) -> RunAnalysis:
         time_unit=compare,
         time_units=units,
         time_unit_descriptions={unit: unit_description(spec, unit) for unit in units},
-        note=CNN_NOTE if is_cnn else None,
-        lemma_a={} if is_cnn else lemma_a_table(run),
+        note=LAYERWISE_NOTE.format(model=spec.model) if layerwise else None,
+        lemma_a={} if layerwise else lemma_a_table(run),
         thresholds=thresholds,
         predictions=predictions,
         baselines=baseline_table(run),
         accuracy=accuracy_table(run),
         constants=constants_table(run),
-        loss_vs_k=None if is_cnn else loss_vs_k(run),
+        loss_vs_k=None if layerwise else loss_vs_k(run),
         earlybird=earlybird_table(run, t_star_iterations, t_hat_iterations),
         hypotheses=run_hypotheses(run),
     )
