@@ -12,7 +12,7 @@ A `Step` states one claim `lhs REL rhs` of a proof. Three relations are checked:
 
 Each step may carry `planted`, a deliberately wrong version (lhs, rhs) of itself: `plant(steps, name)`
 swaps it in, and the runner must then report FAIL (tests/test_proofs.py does this for every step).
-A check returns (name, passed, detail); `python -m proofs` runs them all.
+A check returns (name, passed, detail); `python -m ebtheory.proofs` (or `ebtheory proofs`) runs them all.
 """
 
 from __future__ import annotations
