@@ -22,7 +22,14 @@ from ebtheory.verify import records
 from ebtheory.verify.backends import UnitOutcome, UnitTask
 from ebtheory.verify.backends.local import LocalBackend
 from ebtheory.verify.progress import SweepProgress
-from ebtheory.verify.rundir import LOCK_FILE, RunDirBusy, RunDirLock, data_identity, run_dir_inside
+from ebtheory.verify.rundir import (
+    LOCK_FILE,
+    RunDirBusy,
+    RunDirLock,
+    data_identity,
+    remove_temporary_files,
+    run_dir_inside,
+)
 from ebtheory.verify.runner import (
     SweepInterrupted,
     pending_units,
@@ -175,8 +182,10 @@ def test_prepare_run_dir_refuses_a_foreign_spec_and_the_runner_cleans_temp_files
     os.utime(stale, (time.time() - 120, time.time() - 120))
     in_flight = run_dir / records.POINTS_DIR / ".m4_s1_t0.json.def.tmp"  # a detached unit writing now
     in_flight.write_text("{")
-    run_sweep(SPEC, tmp_path, unit_fn=fake_unit, progress=False)
+    remove_temporary_files(run_dir)  # start-up rule: a young temporary file may be a detached unit writing now
     assert not stale.exists() and in_flight.exists()
+    run_sweep(SPEC, tmp_path, unit_fn=fake_unit, progress=False)
+    assert not in_flight.exists(), "once every unit has finished, no temporary file of the run is in flight"
     records.write_json_atomic(run_dir / records.SPEC_FILE, {"hash": "other"})
     with pytest.raises(ValueError, match="hash"):
         prepare_run_dir(SPEC, tmp_path)

@@ -233,6 +233,9 @@ def _run_locked(
             bar.close()
     if errors:
         raise errors[0]
+    # Every unit has written its summary, its last row, so no writer of this run is in flight: the temporary
+    # files a killed writer left (kept at start-up while younger than a minute) can all go.
+    remove_temporary_files(run_dir, min_age_s=0.0)
     if tasks or not (run_dir / records.RUN_FILE).is_file():
         summary = records.RunSummary(
             run_hash=spec.hash,
