@@ -32,6 +32,7 @@ from ebtheory.figures.common import (
     time_of,
     with_time,
 )
+from ebtheory.verify.records import PointRow
 
 NAME = "fig_f_cnn"
 CNN_LABELS = {
@@ -42,8 +43,14 @@ CNN_LABELS = {
 METRICS: tuple[tuple[str, str], ...] = (("train_acc", "pruned train accuracy"), ("test_acc", "pruned test accuracy"))
 
 
-def _with_finetuned(rows: list[dict]) -> list[dict]:
-    return [{**row, "finetuned_test_acc": (row.get("finetuned") or {}).get("test_acc")} for row in rows]
+def _with_finetuned(points: list[PointRow], subnet: str) -> list[dict]:
+    """flatten_subnet's rows plus the typed fine-tuned test accuracy (None where no fine-tuning ran)."""
+    present = [point for point in points if subnet in point.subnets]
+    tuned = [point.subnets[subnet].finetuned for point in present]
+    return [
+        {**row, "finetuned_test_acc": None if numbers is None else numbers.test_acc}
+        for row, numbers in zip(flatten_subnet(present, subnet), tuned)
+    ]
 
 
 def render(run: Any, out_dir: str | Path) -> list[Path]:
@@ -67,7 +74,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
         for row_index, (metric, ylabel) in enumerate(METRICS):
             ax = axes[row_index, col]
             for m in ms:
-                rows = with_time(_with_finetuned(flatten_subnet(run.points_for(m=m), subnet)), analysis)
+                rows = with_time(_with_finetuned(run.points_for(m=m), subnet), analysis)
                 plot_band(ax, *curve_over(rows, "time", metric), label=f"m = {m}", color=colors[m])
                 if metric == "test_acc":
                     x, mean, low, high = curve_over(rows, "time", "finetuned_test_acc")

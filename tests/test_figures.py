@@ -154,3 +154,22 @@ def test_render_all_and_the_cli(tiny_run_dir, tmp_path, capsys):
     assert main(["figures", str(tmp_path / "nowhere")]) == 2
     with pytest.raises(ValueError, match="only"):
         registry.render_all(tiny_run_dir, tmp_path, only=["q"])
+
+
+@pytest.mark.slow
+def test_fig_f_draws_pruned_and_fine_tuned_accuracy_from_a_real_cnn_run(tmp_path, monkeypatch):
+    """Figure (f) from a real (small) CNN sweep: every subnetwork's curves, fine-tuned ones included, have points."""
+    from ebtheory.verify.presets import CNN
+    from ebtheory.verify.records import load_run
+    from ebtheory.verify.runner import run_sweep
+
+    spec = dataclasses.replace(
+        CNN, name="cnn-fig-f", ms=(16, 24, 32, 48), n_test=50, checkpoints=(0, 5, 10), earlybird=False,
+        finetune_steps=2, batch_size=8,
+    )  # fmt: skip
+    run = load_run(run_sweep(spec, tmp_path, device="cpu", progress=False).run_dir)
+    paths, fig = _render_capturing("f", run, tmp_path / "figs", monkeypatch)
+    _check_files(paths)
+    labels = [line.get_label() for ax in _plot_axes(fig) for line in ax.get_lines()]
+    assert any("fine-tuned" in label or "finetuned" in label for label in labels), labels
+    assert all(len(line.get_xdata()) > 0 for ax in _plot_axes(fig) for line in ax.get_lines())
