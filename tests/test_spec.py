@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 
 import pytest
+import torch
 
 from ebtheory.verify.presets import PRESETS, get_preset
 from ebtheory.verify.spec import ExperimentSpec, log_checkpoints, run_dir_name, spec_from_dict, with_overrides
@@ -165,9 +166,16 @@ def test_fields_that_later_code_cannot_run_are_refused_up_front(changes, field, 
 
 
 def test_extreme_but_valid_numbers_are_accepted():
-    ExperimentSpec(kappa=1e-12, eta=1e-20, earlybird_ratio=0.99, width=512, k=32)
-    ExperimentSpec(model="deep_mlp", mlp_widths=(64, 32), k=16, baselines=(), finetune_eta=0.01)
-    ExperimentSpec(optimizer="sgd", batch_size=0)  # full batch, as the field's help says
+    extreme = ExperimentSpec(kappa=1e-12, eta=1e-20, earlybird_ratio=0.99, width=512, k=32)
+    assert (extreme.kappa, extreme.eta, extreme.earlybird_ratio) == (1e-12, 1e-20, 0.99)
+    deep = ExperimentSpec(model="deep_mlp", mlp_widths=(64, 32), k=16, baselines=(), finetune_eta=0.01)
+    assert deep.mlp_widths == (64, 32)
+    # sgd with batch_size 0 is full batch, as the field's help says: the unit trains on batches of m
+    from ebtheory.verify.context import UnitContext
+
+    sgd = ExperimentSpec(optimizer="sgd", batch_size=0)
+    context = UnitContext(spec=sgd, m=100, seed=0, data=None, device=torch.device("cpu"))  # type: ignore[arg-type]
+    assert context.train_config().batch_size == 100
 
 
 def test_unit_memory_estimate_grows_with_width_and_m():
