@@ -147,7 +147,6 @@ def test_step_size_scaling():
         ({"eta": 1e14, "eta_scaling": "inverse_m", "ms": (2, 20, 200, 2000)}, "eta", "as run"),
         ({"finetune_eta": 1e300}, "finetune_eta", "as run"),
         ({"finetune_eta": 0.0, "model": "deep_mlp", "baselines": ()}, "finetune_eta", "two-layer"),
-        ({"model": "cnn"}, "baselines", "two-layer only"),
         ({"k": 600, "width": 512, "earlybird": False}, "k", "baselines"),
         ({"model": "deep_mlp", "mlp_widths": (8, 8), "k": 8, "baselines": (), "finetune_eta": 0.01}, "k", "auto"),
         ({"mlp_widths": ()}, "mlp_widths", "positive"),

@@ -24,7 +24,7 @@ from ebtheory.tickets import TicketWriter
 from ebtheory.train import TrainConfig, fine_tune
 from ebtheory.verify import fast_gd
 from ebtheory.verify.records import NetworkNumbers
-from ebtheory.verify.spec import ExperimentSpec, step_size
+from ebtheory.verify.spec import MINIBATCH_OPTIMIZERS, ExperimentSpec, step_size, tick_iterations
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,9 @@ class UnitContext:
     def train_config(self, *, finetune: bool = False, lr: float | None = None) -> TrainConfig:
         """TrainConfig of pre-training (or fine-tuning); the step is `lr` when given, else
         ebtheory.verify.spec.step_size (eta or finetune_eta, scaled per m under eta_scaling inverse_m).
-        SGD with batch_size 0 runs full batch (the spec field's help)."""
+        SGD and Adam with batch_size 0 run full batch (the spec field's help)."""
         spec = self.spec
-        batch = (spec.batch_size or self.m) if spec.optimizer == "sgd" else None
+        batch = min(spec.batch_size or self.m, self.m) if spec.optimizer in MINIBATCH_OPTIMIZERS else None
         return TrainConfig(
             optimizer=spec.optimizer,
             lr=step_size(spec, self.m, finetune) if lr is None else lr,
@@ -141,21 +141,26 @@ class UnitContext:
         """network_numbers of `model` on this unit's data."""
         return network_numbers(self.spec, model, self.data, self.device)
 
+    def iterations(self, ticks: int) -> int:
+        """Gradient steps that `ticks` on the spec's clock take at this m (ebtheory.verify.spec.tick_iterations)."""
+        return tick_iterations(self.spec, self.m, ticks)
+
     def finetuned(self, subnet: nn.Module, lr: float) -> NetworkNumbers | None:
-        """The numbers of a copy of `subnet` after spec.finetune_steps steps at step size `lr` on the
-        pre-training loss (None when finetune_steps is 0). `subnet` itself is left unchanged."""
+        """The numbers of a copy of `subnet` after spec.finetune_steps (on the spec's clock) of training at
+        step size `lr` on the pre-training loss (None when finetune_steps is 0). `subnet` is left unchanged."""
         if self.spec.finetune_steps == 0:
             return None
         tuned = copy.deepcopy(subnet)
         config = self.train_config(finetune=True, lr=lr)
+        steps = self.iterations(self.spec.finetune_steps)
         if fast_gd.supports(tuned, config):
-            fast_gd.gradient_descent(tuned, self.data.X, self.targets, config, [self.spec.finetune_steps])
+            fast_gd.gradient_descent(tuned, self.data.X, self.targets, config, [steps])
             return self.numbers(tuned)
         fine_tune(
             tuned,
             self.data.X.to(self.device),
             self.targets.to(self.device),
-            self.spec.finetune_steps,
+            steps,
             config,
             device=self.device,
         )

@@ -13,6 +13,9 @@ iteration budget t_EB + F (F = spec.finetune_steps) are built and scored on the 
   training, the dense run plus one retraining per round, is t_EB + F iterations split as evenly as
   possible (budgets count iterations, not FLOPs).
 
+Times (t_EB, F, the budgets, Ticket.iterations) are on the spec's clock: iterations, or ticks of 1/q
+epoch when spec.ticks_per_epoch = q >= 1 (each IMP training part then runs ctx.iterations(part) steps).
+
 ebtheory.verify.records documents the recorded fields (EarlyBirdSettings, Ticket, Tickets).
 """
 
@@ -89,7 +92,9 @@ def imp_ticket(family: ModelFamily, ctx: UnitContext, weights: int, budget: int,
     chosen = family.imp_parameters(model)
     parts = split_budget(budget, spec.imp_rounds + 1)
     config = ctx.train_config()
-    trainers = iter([trainer_from_config(ctx.data.X, ctx.targets, config, s, ctx.device) for s in parts])
+    trainers = iter(
+        [trainer_from_config(ctx.data.X, ctx.targets, config, ctx.iterations(s), ctx.device) for s in parts]
+    )
     result = iterative_magnitude_pruning(
         model,
         lambda net, checkpoints, callback: next(trainers)(net, checkpoints, callback),

@@ -183,8 +183,8 @@ class ModelFamily(abc.ABC):
         checkpoints: Sequence[int],
         on_checkpoint: Callable[[int, nn.Module], None],
     ) -> np.ndarray:
-        """Pre-train `model` in place, calling on_checkpoint(t, model) at every checkpoint; the loss after
-        every iteration (units of spec.train_loss; NaN where not recorded, SGD). Full-batch GD on the
+        """Pre-train `model` in place, calling on_checkpoint(t, model) at every checkpoint (iterations); the
+        loss after every iteration (units of spec.train_loss; NaN where not recorded: SGD and Adam). Full-batch GD on the
         squared loss runs the closed-form loop (ebtheory.verify.fast_gd), anything else ebtheory.train."""
         spec, config, penalty = ctx.spec, ctx.train_config(), self.bn_penalty(ctx.spec)
         model.to(ctx.device)
@@ -199,7 +199,7 @@ class ModelFamily(abc.ABC):
             device=ctx.device,
             on_checkpoint=on_checkpoint,
             keep_states=False,
-            loss_every=1 if spec.optimizer == "gd" else max(spec.checkpoints),
+            loss_every=1 if spec.optimizer == "gd" else max(checkpoints),
             penalty=penalty,
         )
         return result.losses

@@ -26,8 +26,9 @@ from typing import Any
 from ebtheory.verify.analysis import CellThreshold, RunAnalysis, ThresholdSeries, analyze
 from ebtheory.verify.analysis.fits import FitSet, Interval, LineFit
 from ebtheory.verify.analysis.tables import TICKETS
-from ebtheory.verify.analysis.timeunits import TIME_UNITS
+from ebtheory.verify.analysis.timeunits import TIME_UNITS, clock_name
 from ebtheory.verify.records import RunRecord
+from ebtheory.verify.spec import MINIBATCH_OPTIMIZERS
 
 __all__ = [
     "TICKETS",
@@ -311,6 +312,10 @@ def format_report(analysis: RunAnalysis | RunRecord, time_unit: str | None = Non
         f"times: sizes m are compared in {analysis.time_unit_descriptions[unit]}"
         + ("" if unit == "iterations" else "; iterations beside"),
     ]
+    if spec.optimizer in MINIBATCH_OPTIMIZERS:
+        lines.append(
+            f"the theory's t* counts full-batch GD iterations on the sum loss: not compared with this {spec.optimizer} run"
+        )
     if analysis.note:
         lines.append(analysis.note)
     if analysis.lemma_a:
@@ -328,7 +333,10 @@ def format_report(analysis: RunAnalysis | RunRecord, time_unit: str | None = Non
     lines += _hypotheses_lines(analysis)
     if analysis.baselines:
         base = analysis.baselines
-        lines += ["", f"subnetworks at equal k, longest pre-training t = {base.t} iterations (means over m and seeds):"]
+        lines += [
+            "",
+            f"subnetworks at equal k, longest pre-training t = {base.t} {clock_name(spec)} (means over m and seeds):",
+        ]
         lines += _table(
             ["subnet", "train L/m", "test acc", "tuned L/m", "tuned test acc"],
             [
@@ -352,7 +360,7 @@ def _earlybird_lines(analysis: RunAnalysis) -> list[str]:
     assert eb is not None
     settings = eb.settings
     lines = [
-        f"Early-Bird vs the pre-training threshold (iterations; the mask times play the role of epochs: "
+        f"Early-Bird vs the pre-training threshold ({clock_name(analysis.spec)}; the mask times play the role of epochs: "
         f"{eb.mask_times}; {settings.score} masks at p = {_fmt(settings.ratio)}, window {eb.window}, "
         f"eps {_fmt(settings.eps)}, {settings.compare}; earliest possible detection t = {_fmt(eb.earliest_t)}):"
     ]

@@ -5,7 +5,11 @@ the fields that differ from the dataclass defaults (so adding a field with a def
 old hashes, and old results stay findable; tests/test_spec.py pins the preset hashes).
 
 Units: `eta` is the step size of the SUM loss 1/2 ||u - Y||_F^2 (docs/theory.md, section 1) unless `train_loss`
-says otherwise; checkpoints `t` are pre-training iterations (gradient steps).
+says otherwise. The spec's clock (`ticks_per_epoch`): with 0, checkpoints `t`, `finetune_steps` and the
+Early-Bird mask times count pre-training iterations (gradient steps); with q >= 1 (the practitioner
+regime, issue 12.1: mini-batch SGD or Adam counted in epochs) they count ticks of 1/q epoch, the same
+for every m, and a unit of size m maps tick c to iteration `tick_iterations(spec, m, c)`
+(ebtheory.epochs.epochs_to_steps(c/q, m, batch_size)).
 """
 
 from __future__ import annotations
@@ -16,15 +20,19 @@ import json
 import math
 import typing
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
+
+from ebtheory.epochs import epochs_to_steps
 
 MODELS = ("ntk", "mean_field", "deep_mlp", "cnn")  # ebtheory.verify.families.FAMILIES
 TWO_LAYER_MODELS = ("ntk", "mean_field")  # exact GFS, baselines, Lemma A and the theory's constants
 BN_MODELS = ("cnn",)  # models with BatchNorm (Early-Bird scores and its L1 penalty)
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "synthetic")
-OPTIMIZERS = ("gd", "sgd")
+OPTIMIZERS = ("gd", "sgd", "adam")
+MINIBATCH_OPTIMIZERS = ("sgd", "adam")  # optimizers that take batch_size and may count epochs
 TRAIN_LOSSES = ("sum_squares", "mean_squares", "cross_entropy")
 BASELINES = ("magnitude", "random")
 TARGETS = ("labels", "dense")
@@ -46,6 +54,7 @@ INPUT_DIMS = {"digits": 64, "fashion-mnist": 784, "mnist": 784, "cifar10": 3072,
 MIN_KAPPA, MAX_KAPPA = 1e-15, 1e15  # float32 weights kappa * N(0, 1) and their squares stay normal
 MIN_ETA, MAX_ETA = 1e-30, 1e15  # the step as run (times max(ms)/min(ms) under inverse_m) stays finite
 MAX_NAME_LENGTH = 100
+MAX_TICKS_PER_EPOCH = 10_000
 _PLAIN_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
@@ -93,15 +102,17 @@ class ExperimentSpec:
         "docs/theory.md, section 5.2) or 'inverse_m' (eta * max(ms) / m for pre-training and fine-tuning: a fixed "
         "per-example step, i.e. the mean loss at a fixed learning rate, the usual practice)",
     )
-    batch_size: int = _f(0, "mini-batch size for sgd (0 = full batch: every step sees all m examples)")
+    batch_size: int = _f(0, "mini-batch size for sgd and adam (0 = full batch: every step sees all m examples)")
     momentum: float = _f(0.0, "momentum of the optimiser")
-    checkpoints: tuple[int, ...] = _f((0, 1, 3, 10, 30, 100), "pre-training iterations t, ascending, from 0")
+    checkpoints: tuple[int, ...] = _f(
+        (0, 1, 3, 10, 30, 100), "pre-training times t, ascending, from 0, on the spec's clock (ticks_per_epoch)"
+    )
     seeds: tuple[int, ...] = _f((0, 1, 2), "seeds; each (m, seed) is one unit of work")
     k: int = _f(32, "subnetwork size: GFS steps (two-layer) or units kept per layer (deep_mlp neurons, CNN channels)")
     replacement: bool = _f(True, "GFS with replacement (Lemma A needs it)")
     targets: tuple[str, ...] = _f(TARGETS, f"GFS targets, subset of {TARGETS}")
     baselines: tuple[str, ...] = _f(BASELINES, f"baselines at the same k, subset of {BASELINES}")
-    finetune_steps: int = _f(0, "fine-tuning steps after pruning (0 = none)")
+    finetune_steps: int = _f(0, "fine-tuning length after pruning, on the spec's clock (ticks_per_epoch; 0 = none)")
     finetune_eta: float = _f(
         0.01,
         "fine-tuning step size (same loss and optimiser as pre-training); 0 = auto (two-layer only): "
@@ -128,6 +139,33 @@ class ExperimentSpec:
         0,
         "Early-Bird mask times: n > 0 evenly spaced iterations over [0, max t] (with full-batch GD an "
         "iteration is an epoch); 0 = the checkpoint grid (log-spaced: its first masks are iterations apart)",
+    )
+    # The practitioner regime (issue 12). Defaults keep every older hash unchanged.
+    ticks_per_epoch: int = _f(
+        0,
+        "the clock of checkpoints, finetune_steps and earlybird_masks: 0 = iterations (gradient steps); "
+        "q >= 1 = ticks of 1/q epoch (sgd or adam only): tick c is iteration "
+        "ebtheory.epochs.epochs_to_steps(c/q, m, batch_size) at size m, so every m is compared at equal epochs",
+    )
+    keep_fraction: float = _f(
+        0.0,
+        "layer-wise models (deep_mlp, cnn): fraction of each prunable layer's units that GFS and the baselines "
+        "keep, in (0, 1]; 0 = k units per layer",
+    )
+    gfs_examples: int = _f(
+        0,
+        "layer-wise models: GFS scores its candidates on a seeded subset of this many training examples "
+        "(0 = all m); BatchNorm re-estimation, fine-tuning and every reported number use all m",
+    )
+    gfs_stop_accuracy: float = _f(
+        0.0,
+        "layer-wise models: adaptive stopping, a layer's selection ends once the subnetwork keeps this "
+        "fraction of the dense training accuracy (Ye et al.: 0.98); 0 = off",
+    )
+    gfs_layer_finetune_ticks: int = _f(
+        0,
+        "layer-wise models: after each pruned layer, train the whole working net this long (spec's clock; "
+        "Ye et al. 0.1 epoch) before the next layer is scored; 0 = none",
     )
 
     def __post_init__(self) -> None:
@@ -224,6 +262,12 @@ def validate(spec: ExperimentSpec) -> None:
     )
     _require(spec.batch_size >= 0, "batch_size", spec.batch_size, ">= 0 (0 = full batch)")
     _require(0 <= spec.momentum < 1, "momentum", spec.momentum, "in [0, 1)")
+    _require(
+        spec.momentum == 0 or spec.optimizer != "adam",
+        "momentum",
+        spec.momentum,
+        "0 for optimizer 'adam' (its first-moment rate is ebtheory.train.TrainConfig.betas[0])",
+    )
     _require(spec.k >= 1, "k", spec.k, ">= 1")
     _require(spec.k <= MAX_K, "k", spec.k, f"<= {MAX_K:.0e} (greedy steps or units kept per layer)")
     smallest = min(prunable_widths(spec))
@@ -246,13 +290,7 @@ def validate(spec: ExperimentSpec) -> None:
         f"a subset of {BASELINES}",
     )
     _require(
-        not spec.baselines or spec.model in TWO_LAYER_MODELS,
-        "baselines",
-        spec.baselines,
-        f"empty for model={spec.model!r} (the magnitude and random baselines are two-layer only)",
-    )
-    _require(
-        not spec.baselines or spec.k <= spec.width,
+        not spec.baselines or spec.model not in TWO_LAYER_MODELS or spec.k <= spec.width,
         "k",
         spec.k,
         f"<= width={spec.width} when baselines {spec.baselines} pick k distinct neurons",
@@ -268,6 +306,8 @@ def validate(spec: ExperimentSpec) -> None:
     _require(0 < spec.rel_tol < math.inf, "rel_tol", spec.rel_tol, "a finite number > 0")
     _require(0 < spec.abs_tol < math.inf, "abs_tol", spec.abs_tol, "a finite number > 0")
     _validate_earlybird(spec)
+    _validate_layerwise(spec)
+    _validate_clock(spec)
     needed = estimate_unit_bytes(spec)
     _require(
         needed <= MAX_UNIT_BYTES,
@@ -276,6 +316,78 @@ def validate(spec: ExperimentSpec) -> None:
         f"small enough that a unit's largest tensors fit in {MAX_UNIT_BYTES / 2**30:.0f} GiB "
         f"(estimated {needed / 2**30:.3g} GiB at m={max(spec.ms)}; see estimate_unit_bytes)",
     )
+
+
+def _validate_layerwise(spec: ExperimentSpec) -> None:
+    layerwise_only = ("keep_fraction", "gfs_examples", "gfs_stop_accuracy", "gfs_layer_finetune_ticks")
+    for name in layerwise_only:
+        _require(
+            getattr(spec, name) == 0 or spec.model not in TWO_LAYER_MODELS,
+            name,
+            getattr(spec, name),
+            f"0 for the two-layer models {TWO_LAYER_MODELS} (exact GFS on all m examples, k steps)",
+        )
+    _require(0 <= spec.keep_fraction <= 1, "keep_fraction", spec.keep_fraction, "in (0, 1], or 0 for k units per layer")
+    _require(spec.gfs_examples >= 0, "gfs_examples", spec.gfs_examples, ">= 0 (0 = all m)")
+    _require(0 <= spec.gfs_stop_accuracy <= 1, "gfs_stop_accuracy", spec.gfs_stop_accuracy, "in (0, 1], or 0 (off)")
+    _require(
+        0 <= spec.gfs_layer_finetune_ticks <= MAX_ITERATIONS,
+        "gfs_layer_finetune_ticks",
+        spec.gfs_layer_finetune_ticks,
+        f"in [0, {MAX_ITERATIONS:.0e}]",
+    )
+    _require(
+        spec.gfs_layer_finetune_ticks == 0 or spec.optimizer in MINIBATCH_OPTIMIZERS,
+        "gfs_layer_finetune_ticks",
+        spec.gfs_layer_finetune_ticks,
+        f"0 unless optimizer is one of {MINIBATCH_OPTIMIZERS} (per-layer fine-tuning trains in train mode)",
+    )
+
+
+def _validate_clock(spec: ExperimentSpec) -> None:
+    """ticks_per_epoch: 0, or a mini-batch optimizer whose ticks land on distinct iterations at every m."""
+    q = spec.ticks_per_epoch
+    _require(0 <= q <= MAX_TICKS_PER_EPOCH, "ticks_per_epoch", q, f"in [0, {MAX_TICKS_PER_EPOCH}] (0 = iterations)")
+    if q == 0:
+        return
+    _require(
+        spec.optimizer in MINIBATCH_OPTIMIZERS,
+        "ticks_per_epoch",
+        q,
+        f"0 unless optimizer is one of {MINIBATCH_OPTIMIZERS} (full-batch GD: one iteration is one epoch)",
+    )
+    times = sorted(set(spec.checkpoints) | set(earlybird_times(spec)))
+    for m in spec.ms:
+        steps = [tick_iterations(spec, m, c) for c in times]
+        clash = next(((a, b) for a, b, sa, sb in zip(times, times[1:], steps, steps[1:]) if sb <= sa), None)
+        _require(
+            clash is None,
+            "checkpoints",
+            clash,
+            f"ticks (checkpoints and Early-Bird mask times) that land on distinct iterations at every m; at m={m} "
+            f"one epoch is {_steps_per_epoch(spec, m)} iterations, too few for ticks_per_epoch={q}",
+        )
+
+
+def _batch(spec: ExperimentSpec, m: int) -> int | None:
+    """The mini-batch size a unit of size m trains with (None: full batch)."""
+    if spec.optimizer not in MINIBATCH_OPTIMIZERS or spec.batch_size == 0:
+        return None
+    return min(spec.batch_size, m)
+
+
+def _steps_per_epoch(spec: ExperimentSpec, m: int) -> int:
+    batch = _batch(spec, m)
+    return 1 if batch is None else -(-m // batch)
+
+
+def tick_iterations(spec: ExperimentSpec, m: int, ticks: int) -> int:
+    """Iterations (gradient steps) that `ticks` on the spec's clock take at size m: ticks itself when
+    ticks_per_epoch is 0, else ebtheory.epochs.epochs_to_steps(ticks / q, m, batch) (the first
+    iteration at which ticks/q epochs of examples have been seen)."""
+    if spec.ticks_per_epoch == 0:
+        return int(ticks)
+    return epochs_to_steps(Fraction(int(ticks), spec.ticks_per_epoch), m, _batch(spec, m))
 
 
 def _check_types(spec: ExperimentSpec) -> None:

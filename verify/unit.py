@@ -16,6 +16,10 @@ PointRow is written; a finished checkpoint is read back instead (a resumed unit 
 diagnostics for the summary). Last, the UnitRow: the dense loss curve, the family's constants,
 predictions and hypotheses, and the Early-Bird fields.
 
+Times t are on the spec's clock (ebtheory.verify.spec: iterations, or ticks of 1/q epoch in the
+practitioner regime); the unit maps them to its iterations (spec.tick_iterations) for pre-training.
+The dense loss curve is indexed by iteration.
+
 Every point depends only on (spec, m, seed, t): the random choices at t are seeded from (seed, t), so
 a resumed unit writes exactly the rows an uninterrupted one would.
 """
@@ -46,7 +50,7 @@ from ebtheory.verify.earlybird_tickets import (
 )
 from ebtheory.verify.families import family_of, lemma_a_check
 from ebtheory.verify.records import PointRow, UnitRow
-from ebtheory.verify.spec import ExperimentSpec, earlybird_times
+from ebtheory.verify.spec import ExperimentSpec, earlybird_times, tick_iterations
 
 __all__ = [
     "UnitData",
@@ -141,7 +145,17 @@ def run_unit(
         records.write_point(run_dir, row)
         points[t] = row
 
-    losses = family.pretrain(ctx, model, sorted(point_times | mask_times), on_checkpoint)
+    # The spec's clock -> iterations of this m (identity unless spec.ticks_per_epoch > 0; the spec's
+    # validation guarantees distinct ticks land on distinct iterations).
+    ticks_at: dict[int, list[int]] = {}
+    for tick in sorted(point_times | mask_times):
+        ticks_at.setdefault(tick_iterations(spec, m, tick), []).append(tick)
+
+    def on_iteration(iteration: int, current: nn.Module) -> None:
+        for tick in ticks_at[iteration]:
+            on_checkpoint(tick, current)
+
+    losses = family.pretrain(ctx, model, sorted(ticks_at), on_iteration)
     curve = tuple(float(v) if math.isfinite(v) else None for v in losses)
     first = curve[0]
     summary = family.summarise(

@@ -50,7 +50,7 @@ from ebtheory.verify.analysis.timeunits import (
     unit_description,
 )
 from ebtheory.verify.records import RunRecord, UnitRow
-from ebtheory.verify.spec import TWO_LAYER_MODELS, ExperimentSpec
+from ebtheory.verify.spec import MINIBATCH_OPTIMIZERS, TWO_LAYER_MODELS, ExperimentSpec
 
 REGIMES: tuple[str, ...] = ("fixed_eta", "du_eta")
 REGIME_LABELS = {"fixed_eta": "t* at the run's eta", "du_eta": "t* at eta = lambda0/m^2 (not run)"}
@@ -194,13 +194,16 @@ def predicted_time(unit: UnitRow, regime: str, time_unit: str, upper: bool = Fal
 
 
 def _predictions(run: RunRecord, units: tuple[str, ...]) -> tuple[PredictionRow, ...]:
+    """Mean predicted t* per m. The theory's t* counts full-batch GD iterations on the sum loss
+    (proofs/threshold.md): a mini-batch run (spec.optimizer sgd or adam) is not compared with it (None)."""
     rows = []
+    comparable = run.spec.optimizer not in MINIBATCH_OPTIMIZERS
     for m in sorted({u.m for u in run.units}):
-        group = [u for u in run.units if u.m == m]
+        group = [u for u in run.units if u.m == m] if comparable else []
         rows.append(
             PredictionRow(
                 m=m,
-                seeds=len(group),
+                seeds=len([u for u in run.units if u.m == m]),
                 t_star={
                     r: {tu: mean_or_none([predicted_time(u, r, tu) for u in group]) for tu in units} for r in REGIMES
                 },
