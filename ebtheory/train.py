@@ -366,10 +366,22 @@ def fine_tune(
     """Train a (pruned) network in place for `steps` iterations; states holds only the final state.
 
     Same objective and units as `train_with_checkpoints`; steps = 0 returns the loss as it stands.
+    The full-data loss is recorded at t = 0 and t = steps only (`recorded`): with mini-batches a
+    full-data evaluation per step would cost as much as the training itself several times over.
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0; got steps={steps!r}")
-    return train_with_checkpoints(model, X, Y, config, [int(steps)], device=device, keep_states=True, progress=progress)
+    return train_with_checkpoints(
+        model,
+        X,
+        Y,
+        config,
+        [int(steps)],
+        device=device,
+        keep_states=True,
+        progress=progress,
+        loss_every=max(int(steps), 1),
+    )
 
 
 def fine_tune_epochs(

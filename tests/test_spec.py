@@ -21,6 +21,7 @@ PINNED_HASHES = {
     "quick": "3675dc103e7e",
     "fashion": "b28f1120d551",
     "mnist-paper": "1e3974769c0c",
+    "paper-mlp": "1ff5b626ba6d",
     "cnn": "8e186373a434",
     "certified": "dc66e9da53d2",
 }

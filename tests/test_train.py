@@ -238,6 +238,17 @@ def test_fine_tune_trains_in_place():
     assert result.final_loss < before
     assert result.final_loss == pytest.approx(loss_value(model, X, Y, "sum_squares"), rel=1e-5)
     assert list(result.states) == [20]
+    assert np.flatnonzero(result.recorded).tolist() == [0, 20]  # no full-data evaluation per step
+
+
+def test_fine_tune_with_minibatches_evaluates_the_full_data_twice_and_trains_as_train_with_checkpoints_does():
+    X, Y = regression_data()
+    config = TrainConfig(optimizer="sgd", lr=0.01, batch_size=8, seed=3)
+    tuned, reference = mlp(0), mlp(0)
+    fine_tune(tuned, X, Y, 12, config, device="cpu")
+    train_with_checkpoints(reference, X, Y, config, [12], device="cpu", keep_states=False)
+    for a, b in zip(tuned.parameters(), reference.parameters()):
+        assert torch.equal(a, b)
 
 
 def test_progress_bar_runs(capsys):
