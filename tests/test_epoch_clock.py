@@ -113,6 +113,7 @@ def test_an_epoch_clock_sweep_reports_in_epochs_and_does_not_compare_with_the_gd
     text = format_report(analysis)
     assert "compared in epochs (checkpoints every 1/4 epoch" in text
     assert "not compared with this sgd run" in text
+    assert "the theorem assumes full-batch GD on the sum loss; this run used sgd on mean_squares" in text
     assert "longest pre-training t = 8 ticks of 1/4 epoch" in text
     # the tickets' budgets are on the same clock: t_EB + F ticks
     tickets = [u.tickets for u in run.units if u.tickets is not None]

@@ -248,6 +248,11 @@ def _hypotheses_lines(analysis: RunAnalysis) -> list[str]:
         "Hypotheses of the theorem per unit (docs/theory.md, section 8; unknown constants taken as 1; "
         "n/r = not recorded):",
     ]
+    if analysis.spec.optimizer in MINIBATCH_OPTIMIZERS:
+        lines.append(
+            f"  (the theorem assumes full-batch GD on the sum loss; this run used {analysis.spec.optimizer} on "
+            f"{analysis.spec.train_loss}: the step-size and rate checks measure the GD hypotheses at this eta, for reference)"
+        )
     word = {True: "held", False: "FAILED", None: "n/r"}
     lines += _table(
         ["m", "seed", *numbers],
