@@ -49,7 +49,7 @@ from ebtheory.constants.ntk import two_layer_ntk_lambda_max, two_layer_ntk_opera
 from ebtheory.models import DeepMLP, MeanFieldTwoLayer, ResidualBlock, ResidualCNN, TwoLayerNTK, count_parameters
 from ebtheory.prune.baselines import magnitude_selection, random_selection
 from ebtheory.prune.earlybird import bn_channel_mask, bn_l1_penalty, neuron_norm_mask
-from ebtheory.prune.gfs import atom_spread, greedy_forward_selection, pruned_two_layer
+from ebtheory.prune.gfs import atom_spread, greedy_forward_selection, pruned_two_layer, shared_gram
 from ebtheory.prune.imp import PrunedParameter, prunable_parameters
 from ebtheory.prune.layerwise import layerwise_gfs, prunable_layers
 from ebtheory.train import train_with_checkpoints
@@ -237,11 +237,14 @@ class ModelFamily(abc.ABC):
 # --------------------------------------------------------------------------------------- two-layer
 
 
-def _first_layer_lambda_max(X: torch.Tensor, W1: torch.Tensor, W2: torch.Tensor) -> float:
+def _first_layer_lambda_max(
+    X: torch.Tensor, W1: torch.Tensor, W2: torch.Tensor, active: torch.Tensor | None = None
+) -> float:
     """An upper bound on lambda_max of the first-layer NTK Gram: the Lanczos Ritz value (a lower
     bound) at relative tolerance FINETUNE_LANCZOS_TOL, raised by (1 + tol); exact for tiny Grams.
-    A short Lanczos basis (ncv = 8) needs about a third of the products of scipy's default."""
-    operator = two_layer_ntk_operator(X, W1, W2)
+    A short Lanczos basis (ncv = 8) needs about a third of the products of scipy's default.
+    active: 1{X W1^T > 0} in float64 when the caller has it (two_layer_ntk_operator recomputes it)."""
+    operator = two_layer_ntk_operator(X, W1, W2, active=active)
     if operator.shape[0] <= 16:
         return two_layer_ntk_lambda_max(X, W1, W2)
     start = np.random.default_rng(0).standard_normal(operator.shape[0])
@@ -271,7 +274,25 @@ def lemma_a_check(
 
 
 DENSE_GRAM_MAX_M = 4096  # above this lambda_min(H(t)) comes from Lanczos on the matrix-free product
+# Above this many examples a unit does not compute H_inf's spectrum (TwoLayerFamily.summarise): the m x m
+# float64 Gram and its factorisation take 2 m^2 * 8 bytes (4 GiB at the cap, 54 GiB at m = 60,000) and
+# O(m^3) time. lambda0, lambda_max and the predicted t* are then recorded as not measured (None), and the
+# hypotheses that need lambda0 are reported as not recorded, with this reason.
+H_INF_SPECTRUM_MAX_M = 16384
 MATRIX_FREE_MAX_MACS = 2 * 10**9  # above this product cost (m d N) a checkpoint's lambda_min(H) is not measured
+
+
+_COSINES: list[tuple[torch.Tensor, torch.Tensor]] = []  # one (X, X64 X64^T) entry: the current unit's
+
+
+def _cosines(X: torch.Tensor, X64: torch.Tensor) -> torch.Tensor:
+    """X64 X64^T (m x m, float64), computed once per unit: a one-entry cache keyed by the tensor X
+    itself (held, so its id cannot be reused); X64 is X in float64, flattened."""
+    if _COSINES and _COSINES[0][0] is X:
+        return _COSINES[0][1]
+    cosines = X64 @ X64.T
+    _COSINES[:] = [(X, cosines)]
+    return cosines
 
 
 def hidden_gram_lambda_min(X: torch.Tensor, W: torch.Tensor) -> float | None:
@@ -287,10 +308,14 @@ def hidden_gram_lambda_min(X: torch.Tensor, W: torch.Tensor) -> float | None:
     m, N = X64.shape[0], W.shape[0]
     if m > DENSE_GRAM_MAX_M and m * N * X64.shape[1] > MATRIX_FREE_MAX_MACS:
         return None
-    active = (X64 @ W.detach().to("cpu", torch.float64).T > 0).to(torch.float64)
     if m <= DENSE_GRAM_MAX_M:
-        gram = (X64 @ X64.T) * (active @ active.T) / N
+        # active @ active.T counts co-active neurons: integers <= N, exact in float32 for N < 2^24 (and
+        # about twice as fast as float64), so the Gram is bitwise the float64 one.
+        counts_dtype = torch.float32 if N < 2**24 else torch.float64
+        active = (X64 @ W.detach().to("cpu", torch.float64).T > 0).to(counts_dtype)
+        gram = _cosines(X, X64) * (active @ active.T).to(torch.float64) / N
         return float(torch.linalg.eigvalsh(gram)[0])
+    active = (X64 @ W.detach().to("cpu", torch.float64).T > 0).to(torch.float64)
 
     def product(v: np.ndarray) -> np.ndarray:
         scaled = active * torch.from_numpy(np.ascontiguousarray(v).reshape(m, 1))
@@ -303,6 +328,20 @@ def hidden_gram_lambda_min(X: torch.Tensor, W: torch.Tensor) -> float | None:
     except scipy.sparse.linalg.ArpackNoConvergence:
         return None
     return float(value[0])
+
+
+_FLOAT64_INPUTS: list[tuple[torch.Tensor, torch.Tensor]] = []  # one (X, float64 copy) entry: the current unit's
+
+
+def _float64_inputs(X: torch.Tensor) -> torch.Tensor:
+    """X (the unit's inputs, on CPU) in float64, converted once per unit rather than at every
+    checkpoint and subnetwork: a one-entry cache keyed by the tensor object itself (held, so its id
+    cannot be reused). The values are X.to(float64), exactly."""
+    if _FLOAT64_INPUTS and _FLOAT64_INPUTS[0][0] is X:
+        return _FLOAT64_INPUTS[0][1]
+    converted = X.detach().to("cpu", torch.float64)
+    _FLOAT64_INPUTS[:] = [(X, converted)]
+    return converted
 
 
 @dataclass(frozen=True)
@@ -319,7 +358,7 @@ class _TwoLayerState:
         # float64 from the float32 weights, so the selection does not depend on float32 BLAS
         # summation order (threads, CPU model): H = relu(X W1^T), the form of ebtheory.models._TwoLayer.
         net = _two_layer(model)
-        X = data.X.to(torch.float64)
+        X = _float64_inputs(data.X)
         W1 = net.input_weights.detach().to("cpu", torch.float64)
         W2 = net.readout()[0].detach().to("cpu", torch.float64)
         return cls(X=X, H=torch.relu(X @ W1.T), W2=W2, W1=W1)
@@ -346,12 +385,14 @@ class TwoLayerFamily(ModelFamily):
         if ctx.spec.finetune_eta > 0:
             return step_size(ctx.spec, ctx.m, finetune=True)
         with torch.no_grad():
-            X = ctx.data.X.to(torch.float64)
+            X = _float64_inputs(ctx.data.X)
             net = _two_layer(subnet)
             W1 = net.input_weights.detach().to("cpu", torch.float64)
-            hidden = torch.relu(X @ W1.T)
+            pre = X @ W1.T
+            hidden = torch.relu(pre)
             readout = float(torch.linalg.matrix_norm(hidden, ord=2)) ** 2
-            first_layer = _first_layer_lambda_max(X, W1, net.readout()[0].detach().cpu())
+            active = (pre > 0).to(torch.float64)  # what two_layer_ntk_operator would recompute
+            first_layer = _first_layer_lambda_max(X, W1, net.readout()[0].detach().cpu(), active)
         # A zero Gauss-Newton matrix means every chosen neuron is dead on X: all gradients vanish and any
         # step leaves the subnetwork unchanged.
         return 1.0 / (first_layer + readout) if first_layer + readout > 0 else 1.0
@@ -402,12 +443,15 @@ class TwoLayerFamily(ModelFamily):
         Y = ctx.data.Y.to(torch.float64)
         dense_out = state.H @ state.W2
         spread = float(atom_spread(state.H, state.W2))
+        # One atom Gram per checkpoint, shared by the targets (it depends on H and W2 only); None where
+        # GFS's form "auto" would not build it, and then each target runs as it would alone.
+        gram = shared_gram(state.H, state.W2, spec.k) if len(spec.targets) > 1 else None
         subnets: dict[str, SubnetEntry] = {}
         for target_name in spec.targets:
             target_name = cast(Literal["labels", "dense"], target_name)
             target = Y if target_name == "labels" else dense_out
             result = greedy_forward_selection(
-                state.H, state.W2, target, spec.k, replacement=spec.replacement, seed=ctx.seed
+                state.H, state.W2, target, spec.k, replacement=spec.replacement, seed=ctx.seed, gram=gram
             )
             curve = tuple(float(v) for v in np.asarray(result.losses, dtype=float))
             lemma = None
@@ -445,9 +489,12 @@ class TwoLayerFamily(ModelFamily):
         spec, data, m = ctx.spec, ctx.data, ctx.m
         spreads = {p.t: p.V for p in points if p.V is not None}
         eta_run = step_size(spec, m)
-        # torch's eigensolver on one thread: scipy's dense driver took seconds here under load
-        spectrum = h_inf_spectrum(data.X.double(), method="torch" if m <= DENSE_GRAM_MAX_M else "auto")
-        lam0, lam_max = float(spectrum.lambda_min), float(spectrum.lambda_max)
+        lam0: float | None = None
+        lam_max: float | None = None
+        if m <= H_INF_SPECTRUM_MAX_M:
+            # torch's eigensolver on one thread: scipy's dense driver took seconds here under load
+            spectrum = h_inf_spectrum(data.X.double(), method="torch" if m <= DENSE_GRAM_MAX_M else "auto")
+            lam0, lam_max = float(spectrum.lambda_min), float(spectrum.lambda_max)
         y_norm2 = float(data.Y.double().square().sum())
         constants = UnitConstants(
             lambda0=lam0,
@@ -459,15 +506,17 @@ class TwoLayerFamily(ModelFamily):
             eta=eta_run,
             width=spec.width,
             kappa=spec.kappa,
-            eta_times_lambda_max=eta_run * lam_max,
+            eta_times_lambda_max=None if lam_max is None else eta_run * lam_max,
         )
-        if not lam0 > 0:
+        if lam0 is None or not lam0 > 0:
             return UnitSummary(constants=constants)
         predicted = {
             regime: _prediction(spec, m, data.num_classes, eta, lam0, constants)
             for regime, eta in (("fixed_eta", eta_run), ("du_eta", lam0 / m**2))
         }
-        return UnitSummary(constants=constants, predicted=predicted, hypotheses=_hypotheses(spec, m, points, constants))
+        return UnitSummary(
+            constants=constants, predicted=predicted, hypotheses=_hypotheses(spec, m, points, constants, lam0)
+        )
 
     def earlybird_mask(self, model: nn.Module, ratio: float) -> torch.Tensor:
         """Hidden neurons by ||w_r||_2 of their incoming weights (no BatchNorm in these nets)."""
@@ -551,9 +600,11 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _hypotheses(spec: ExperimentSpec, m: int, points: Sequence[PointRow], constants: UnitConstants) -> Hypotheses:
-    """The theorem's hypotheses on this run (Hypotheses documents every field)."""
-    lam0 = constants.lambda0
+def _hypotheses(
+    spec: ExperimentSpec, m: int, points: Sequence[PointRow], constants: UnitConstants, lam0: float
+) -> Hypotheses:
+    """The theorem's hypotheses on this run (Hypotheses documents every field); lam0 = constants.lambda0,
+    measured (summarise records no hypotheses where it is not)."""
     radius = diagnostics.lazy_radius(m, lam0, spec.delta, spec.kappa)
     drifts = [p.diagnostics.drift for p in points if p.diagnostics is not None and p.diagnostics.drift is not None]
     lams = {

@@ -157,13 +157,15 @@ class PointRow:
 class UnitConstants:
     """The bound's constants measured on a two-layer unit (docs/theory.md, section 2).
 
-    lambda0, lambda_max: extreme eigenvalues of H_inf on the m inputs; V0: atom spread at t = 0;
-    V_bar: the largest atom spread on the checkpoint grid; L0_sum: measured initial sum loss;
-    y_norm2: ||Y||_F^2; eta: the step the unit ran with; eta_times_lambda_max: eta * lambda_max.
+    lambda0, lambda_max: extreme eigenvalues of H_inf on the m inputs, None when not measured (m above
+    ebtheory.verify.families.H_INF_SPECTRUM_MAX_M: the m x m spectrum does not fit); V0: atom spread at
+    t = 0; V_bar: the largest atom spread on the checkpoint grid; L0_sum: measured initial sum loss;
+    y_norm2: ||Y||_F^2; eta: the step the unit ran with; eta_times_lambda_max: eta * lambda_max (None
+    with lambda_max).
     """
 
-    lambda0: float
-    lambda_max: float
+    lambda0: float | None
+    lambda_max: float | None
     V0: NonNegative
     V_bar: NonNegative
     L0_sum: NonNegative
@@ -171,7 +173,7 @@ class UnitConstants:
     eta: Annotated[float, Field(gt=0)]
     width: Size
     kappa: Annotated[float, Field(gt=0)]
-    eta_times_lambda_max: float
+    eta_times_lambda_max: float | None
 
 
 @dataclass(frozen=True, config=_CONFIG, kw_only=True)

@@ -71,7 +71,7 @@ def empirical_ntk_gram(model: nn.Module, X: object, *, outputs: str = "mean", ch
     return _reduce(jacobian, outputs).to(torch.float64).cpu().numpy()
 
 
-def _two_layer_parts(X: object, W1: object, W2: object) -> tuple[Tensor, Tensor, Tensor]:
+def _two_layer_parts(X: object, W1: object, W2: object, active: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     x = _as_inputs(X, torch.float64)
     w1 = torch.as_tensor(W1).detach().to(torch.float64)
     w2 = torch.as_tensor(W2).detach().to(torch.float64)
@@ -81,7 +81,13 @@ def _two_layer_parts(X: object, W1: object, W2: object) -> tuple[Tensor, Tensor,
             f"need X (m, d), W1 (N, d), W2 (N, C) with matching d and N; got X {tuple(x.shape)}, "
             f"W1 {tuple(w1.shape)}, W2 {tuple(w2.shape)}"
         )
-    active = (x @ w1.T > 0).to(torch.float64)  # relu'(z) = 1{z > 0}, as torch's relu backward
+    if active is None:
+        active = (x @ w1.T > 0).to(torch.float64)  # relu'(z) = 1{z > 0}, as torch's relu backward
+    elif tuple(active.shape) != (x.shape[0], w1.shape[0]) or active.dtype != torch.float64:
+        raise ValueError(
+            f"active must be the float64 (m, N) = ({x.shape[0]}, {w1.shape[0]}) matrix 1{{X W1^T > 0}}; "
+            f"got {tuple(active.shape)} {active.dtype}"
+        )
     return x, active, w2
 
 
@@ -101,11 +107,14 @@ def two_layer_ntk_gram(X: object, W1: object, W2: object, *, outputs: str = "mea
     return full.reshape(m * c, m * c).numpy()
 
 
-def two_layer_ntk_operator(X: object, W1: object, W2: object) -> scipy.sparse.linalg.LinearOperator:
+def two_layer_ntk_operator(
+    X: object, W1: object, W2: object, *, active: Tensor | None = None
+) -> scipy.sparse.linalg.LinearOperator:
     """v -> J J^T v for the full (mC x mC) two-layer NTK Gram, without forming it: O(m N (C + d)) a product.
 
-    J^T v = sum_{i,c} v[i,c] W2[r,c] 1{w_r.x_i > 0} x_i (an N x d gradient); J g = sum_r W2[r,c] 1{..} g_r.x_i."""
-    x, active, w2 = _two_layer_parts(X, W1, W2)
+    J^T v = sum_{i,c} v[i,c] W2[r,c] 1{w_r.x_i > 0} x_i (an N x d gradient); J g = sum_r W2[r,c] 1{..} g_r.x_i.
+    active: the float64 (m, N) matrix 1{X W1^T > 0} when the caller already has it (saves one product)."""
+    x, active, w2 = _two_layer_parts(X, W1, W2, active)
     m, c = x.shape[0], w2.shape[1]
 
     def product(v: np.ndarray) -> np.ndarray:

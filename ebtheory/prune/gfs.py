@@ -65,6 +65,7 @@ __all__ = [
     "greedy_forward_selection",
     "greedy_forward_selection_naive",
     "pruned_two_layer",
+    "shared_gram",
 ]
 
 FORMS = ("auto", "gram", "residual")
@@ -444,6 +445,7 @@ def greedy_forward_selection(
     memory_limit_bytes: int | None = None,
     dtype: torch.dtype | None = torch.float64,
     device: str | torch.device | None = "cpu",
+    gram: Tensor | None = None,
 ) -> GFSResult:
     """Greedy forward selection of k atoms, scoring every candidate exactly (module docstring).
 
@@ -456,10 +458,19 @@ def greedy_forward_selection(
     form's k steps, m N C k (i.e. N <= 2 k C); else "residual". Losses are SUM losses, in float64,
     recomputed from the chosen atoms. Without replacement (not covered by Lemma A) chosen neurons are
     excluded; n_candidates scores a seeded random subset of that many per step.
+
+    gram: the bias-free atom Gram K of (H, W2), as `atom_gram(H, W2, dtype=dtype)` returns it (no
+    bias), to share one build between several targets Y of the same net (the Gram does not depend on
+    Y or on the output bias); form "auto" then runs "gram". The caller vouches that it belongs to
+    (H, W2): only its shape, dtype and finiteness of the diagonal are checked. Same choices as
+    without it (tests/test_two_layer_speed_twins.py).
     """
     problem = _validate(H, W2, Y, k, bias, dtype, replacement, n_candidates, device)
     W1, b1 = _validate_first_layer(W1, b1, problem.N)
     form = require_choice("form", form, FORMS)
+    if gram is not None:
+        gram = _validate_gram(gram, problem)
+        form = "gram" if form == "auto" else form
     limit = (
         _default_memory_limit()
         if memory_limit_bytes is None
@@ -469,7 +480,7 @@ def greedy_forward_selection(
     if form == "auto":
         cheap = problem.N <= 2 * problem.k * problem.W2.shape[1]
         form = "gram" if gram_bytes <= limit and cheap else "residual"
-    elif form == "gram" and gram_bytes > limit:
+    elif form == "gram" and gram is None and gram_bytes > limit:
         raise ValueError(
             f"memory_limit_bytes={limit} is below the {gram_bytes} bytes of the N x N Gram "
             f"(N={problem.N}); use form='residual' or raise the limit"
@@ -482,7 +493,7 @@ def greedy_forward_selection(
     candidates = _candidate_sets(problem.N, problem.k, replacement, n_candidates, seed, chosen)
     rtol = TIE_RTOL[problem.dtype]
     if form == "gram":
-        K = _bias_free_gram(problem, limit)
+        K = _bias_free_gram(problem, limit) if gram is None else gram
         timings["build"] = time.perf_counter() - start
         start = time.perf_counter()
         Kc = torch.zeros(problem.N, dtype=torch.float64, device=K.device)
@@ -520,6 +531,38 @@ def greedy_forward_selection(
         timings["select"] = time.perf_counter() - start
         timings["losses"] = 0.0
     return _result(chosen, losses, problem, W1, b1, form, timings)
+
+
+def shared_gram(
+    H: Tensor,
+    W2: Tensor,
+    k: int,
+    *,
+    memory_limit_bytes: int | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor | None:
+    """The bias-free atom Gram of (H, W2) when greedy_forward_selection's form "auto" would build it for
+    this k (it fits in memory_limit_bytes, default a quarter of available RAM, and N <= 2 k C), else
+    None: pass it as `gram=` to every target's selection to build it once per net (issue 10)."""
+    W2 = W2.reshape(W2.shape[0], -1)
+    n_neurons, outputs = int(W2.shape[0]), int(W2.shape[1])
+    limit = _default_memory_limit() if memory_limit_bytes is None else memory_limit_bytes
+    gram_bytes = n_neurons**2 * torch.empty((), dtype=dtype).element_size()
+    if gram_bytes > limit or n_neurons > 2 * require_positive_int("k", k) * outputs:
+        return None
+    return atom_gram(H, W2, dtype=dtype, memory_limit_bytes=limit)
+
+
+def _validate_gram(gram: object, problem: _Problem) -> Tensor:
+    """A precomputed bias-free Gram: an (N, N) tensor in the compute dtype, on H's device."""
+    if not isinstance(gram, Tensor) or tuple(gram.shape) != (problem.N, problem.N):
+        shape = tuple(gram.shape) if isinstance(gram, Tensor) else type(gram).__name__
+        raise ValueError(f"gram must be the (N, N) = ({problem.N}, {problem.N}) atom Gram of (H, W2); got {shape}")
+    if gram.dtype != problem.dtype:
+        raise ValueError(f"gram must have the compute dtype {problem.dtype}; got {gram.dtype}")
+    if not bool(torch.isfinite(gram.diagonal()).all()):
+        raise ValueError("gram must be finite; its diagonal holds NaN/inf entries")
+    return gram.to(problem.H.device)
 
 
 def _result(

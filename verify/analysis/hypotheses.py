@@ -68,8 +68,14 @@ def _lazy(unit: UnitRow) -> HypothesisCheck:
     return HypothesisCheck("8.1", name, record.drift_max, "<=", record.lazy_radius, held, "constant taken as 1")
 
 
-def _gram(unit: UnitRow, points: list[PointRow], lambda0: float) -> HypothesisCheck:
+# UnitConstants.lambda0 is None above ebtheory.verify.families.H_INF_SPECTRUM_MAX_M examples
+NO_LAMBDA0 = "lambda0 not measured: m above H_INF_SPECTRUM_MAX_M (the m x m H_inf spectrum does not fit)"
+
+
+def _gram(unit: UnitRow, points: list[PointRow], lambda0: float | None) -> HypothesisCheck:
     name = "Gram: lambda_min(H(t)) >= 3 lambda0/4 at every checkpoint"
+    if lambda0 is None:
+        return _not_recorded("8.2", name, ">=", NO_LAMBDA0)
     reference = 0.75 * lambda0
     measured = [
         (p.t, p.diagnostics.lambda_min_H) for p in points if p.diagnostics and p.diagnostics.lambda_min_H is not None
@@ -135,7 +141,7 @@ def unit_hypotheses(run: RunRecord, unit: UnitRow) -> UnitHypotheses | None:
     m, lambda0, eta = unit.m, constants.lambda0, constants.eta
     checks = [_lazy(unit), _gram(unit, points, lambda0), _spread(unit, points, constants.V0, constants.V_bar)]
     record = getattr(unit, "hypotheses", None)  # UnitRow.hypotheses: rows of schema 2 may lack it
-    if lambda0 > 0:
+    if lambda0 is not None and lambda0 > 0:
         eta_bound = record.eta_bound if record is not None else step_size_requirement(m, lambda0)
         width_bound = record.width_bound if record is not None else width_requirement(m, lambda0, spec.delta)
     else:
@@ -151,15 +157,11 @@ def unit_hypotheses(run: RunRecord, unit: UnitRow) -> UnitHypotheses | None:
             "c_eta taken as 1",
         )
     )
+    eta_lambda_max = constants.eta_times_lambda_max
     checks.append(
-        HypothesisCheck(
-            "8.4s",
-            "stability: eta lambda_max < 2",
-            constants.eta_times_lambda_max,
-            "<",
-            2.0,
-            constants.eta_times_lambda_max < 2,
-        )
+        HypothesisCheck("8.4s", "stability: eta lambda_max < 2", eta_lambda_max, "<", 2.0, eta_lambda_max < 2)
+        if eta_lambda_max is not None
+        else _not_recorded("8.4s", "stability: eta lambda_max < 2", "<", NO_LAMBDA0)
     )
     finite_width = width_bound is not None and math.isfinite(width_bound)
     checks.append(
@@ -174,7 +176,9 @@ def unit_hypotheses(run: RunRecord, unit: UnitRow) -> UnitHypotheses | None:
         )
     )
     checks.append(
-        _dense_rate(unit, eta, lambda0) if lambda0 > 0 else _not_recorded("8.6", "dense rate", "<=", "lambda0 <= 0")
+        _dense_rate(unit, eta, lambda0)
+        if lambda0 is not None and lambda0 > 0
+        else _not_recorded("8.6", "dense rate", "<=", "lambda0 <= 0" if lambda0 is not None else NO_LAMBDA0)
     )
     prediction = (unit.predicted or {}).get("fixed_eta")
     if prediction is None:

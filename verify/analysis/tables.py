@@ -180,7 +180,7 @@ class ConstantsRow:
 
     m: int
     seed: int
-    lambda0: float
+    lambda0: float | None  # None: not measured (m above the H_inf spectrum cap)
     rate_predicted: float | None
     rate_measured: float | None
     V0: float
@@ -201,7 +201,9 @@ def constants_table(run: RunRecord) -> tuple[ConstantsRow, ...]:
                 m=unit.m,
                 seed=unit.seed,
                 lambda0=constants.lambda0,
-                rate_predicted=predicted_contraction(constants.eta, constants.lambda0),
+                rate_predicted=None
+                if constants.lambda0 is None
+                else predicted_contraction(constants.eta, constants.lambda0),
                 rate_measured=effective_contraction(list(unit.dense_loss_curve or [])),
                 V0=constants.V0,
                 V_last=None if point is None else point.V,
