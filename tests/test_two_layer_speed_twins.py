@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -122,3 +125,31 @@ def test_float64_inputs_cache_is_the_conversion() -> None:
     assert fam._float64_inputs(X) is first
     other = torch.randn(7, 3)
     assert torch.equal(fam._float64_inputs(other), other.double())
+
+
+def test_unit_above_the_spectrum_cap_records_no_lambda0_and_reports_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paper scale (issue 12) in miniature: with the cap below m, the unit writes lambda0 = lambda_max = None
+    and no prediction instead of computing the m x m H_inf spectrum, and the analysis and the report
+    read the row and say why the hypotheses that need lambda0 are not recorded."""
+    from ebtheory.verify import records, unit
+    from ebtheory.verify.analysis import analyze
+    from ebtheory.verify.analysis.hypotheses import NO_LAMBDA0
+    from ebtheory.verify.presets import get_preset
+    from ebtheory.verify.report import build_report, format_report
+
+    spec = dataclasses.replace(get_preset("tiny"), earlybird=False)
+    monkeypatch.setattr(fam, "H_INF_SPECTRUM_MAX_M", 15)
+    records.write_spec(tmp_path, spec)
+    unit.run_unit(spec, 16, 0, str(tmp_path), device="cpu")
+    row = records.read_record(tmp_path / records.UNITS_DIR / records.unit_filename(16, 0), records.UnitRow)
+    assert row.constants is not None
+    assert row.constants.lambda0 is None and row.constants.lambda_max is None
+    assert row.constants.eta_times_lambda_max is None
+    assert row.predicted is None and row.hypotheses is None
+    run = records.load_run(tmp_path)
+    analysis = analyze(run)
+    assert analysis.constants[0].lambda0 is None and analysis.constants[0].rate_predicted is None
+    assert NO_LAMBDA0 in format_report(analysis)
+    build_report(analysis)
