@@ -298,9 +298,9 @@ def _cosines(X: torch.Tensor, X64: torch.Tensor) -> torch.Tensor:
 def hidden_gram_lambda_min(X: torch.Tensor, W: torch.Tensor) -> float | None:
     """lambda_min of H(t)_ij = x_i . x_j (1/N) sum_r 1{w_r.x_i > 0} 1{w_r.x_j > 0} (Du et al. 2019, Eq. 5).
 
-    float64 on CPU. Up to DENSE_GRAM_MAX_M examples: the m x m Gram, O(m^2 N), and torch's
-    symmetric eigensolver, O(m^3) (about 0.05 s at m = 800 on one core; scipy's subset drivers were
-    30x slower here). Above: Lanczos (scipy eigsh, smallest algebraic) on the product
+    float64 on CPU. Up to DENSE_GRAM_MAX_M examples: the m x m Gram, O(m^2 N), and its smallest
+    eigenvalue by `_smallest_eigenvalue`, O(m^3) (0.02 s at m = 800 on one core). Above: Lanczos
+    (scipy eigsh, smallest algebraic) on the product
     H v = (1/N) sum_r s_r * (X X^T (s_r * v)), O(m d N) per step, never forming H; None when it does
     not converge or when one product would cost more than MATRIX_FREE_MAX_MACS multiply-adds (paper-scale
     runs: the hypothesis is then reported as unmeasured, not as held)."""
@@ -314,7 +314,7 @@ def hidden_gram_lambda_min(X: torch.Tensor, W: torch.Tensor) -> float | None:
         counts_dtype = torch.float32 if N < 2**24 else torch.float64
         active = (X64 @ W.detach().to("cpu", torch.float64).T > 0).to(counts_dtype)
         gram = _cosines(X, X64) * (active @ active.T).to(torch.float64) / N
-        return float(torch.linalg.eigvalsh(gram)[0])
+        return _smallest_eigenvalue(gram)
     active = (X64 @ W.detach().to("cpu", torch.float64).T > 0).to(torch.float64)
 
     def product(v: np.ndarray) -> np.ndarray:
@@ -342,6 +342,22 @@ def _float64_inputs(X: torch.Tensor) -> torch.Tensor:
     converted = X.detach().to("cpu", torch.float64)
     _FLOAT64_INPUTS[:] = [(X, converted)]
     return converted
+
+
+def _smallest_eigenvalue(gram: torch.Tensor) -> float:
+    """The smallest eigenvalue of a symmetric float64 matrix: LAPACK's dsyevr for that one eigenvalue
+    (scipy), on one BLAS thread. 0.02 s at m = 800 against torch.linalg.eigvalsh's 0.037 s (all
+    eigenvalues, MKL) on this machine's AMD EPYC; the two agree to round-off, about 1e-16 ||gram|| absolute
+    (tests/test_two_layer_speed_twins.py). One thread: scipy's OpenBLAS would start one per core, and
+    with a unit per core under load that made it 30x slower than torch."""
+    import scipy.linalg
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        values = scipy.linalg.eigh(
+            gram.numpy(), eigvals_only=True, subset_by_index=[0, 0], driver="evr", check_finite=False
+        )
+    return float(values[0])
 
 
 @dataclass(frozen=True)
