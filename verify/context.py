@@ -20,6 +20,7 @@ from torch import nn
 
 from ebtheory.data.preprocess import flatten_unit_sphere, one_hot
 from ebtheory.data.selection import training_subset
+from ebtheory.prune.batchnorm import batch_norms, reestimate_batch_norm
 from ebtheory.tickets import TicketWriter
 from ebtheory.train import TrainConfig, fine_tune
 from ebtheory.verify import fast_gd
@@ -147,7 +148,8 @@ class UnitContext:
 
     def finetuned(self, subnet: nn.Module, lr: float) -> NetworkNumbers | None:
         """The numbers of a copy of `subnet` after spec.finetune_steps (on the spec's clock) of training at
-        step size `lr` on the pre-training loss (None when finetune_steps is 0). `subnet` is left unchanged."""
+        step size `lr` on the pre-training loss (None when finetune_steps is 0), BatchNorm statistics
+        re-estimated on the m training examples after training. `subnet` is left unchanged."""
         if self.spec.finetune_steps == 0:
             return None
         tuned = copy.deepcopy(subnet)
@@ -164,4 +166,6 @@ class UnitContext:
             config,
             device=self.device,
         )
+        if batch_norms(tuned):  # training left moving averages that lag the final weights
+            reestimate_batch_norm(tuned, self.data.X.to(self.device))
         return self.numbers(tuned)

@@ -103,7 +103,7 @@ def imp_ticket(family: ModelFamily, ctx: UnitContext, weights: int, budget: int,
         rewind_iteration=0,
         parameters=chosen,
     )
-    numbers = ctx.numbers(model)
+    numbers = family.dense_numbers(ctx, model)  # BatchNorm statistics re-estimated (on a copy) for the CNN
     if t is not None:  # --save-tickets: the IMP ticket beside the EB and GFS tickets of t_EB
         ctx.keep("ticket_imp", t, model, numbers, always=True)
     return Ticket(

@@ -18,10 +18,12 @@ Families (spec.model):
   (ebtheory.prune.gfs) in float64 on CPU against the labels and the dense output, magnitude and
   random baselines at the same k, Lemma A's check, the hypotheses of the theorem at every checkpoint.
 - ``deep_mlp``: a ReLU MLP (ebtheory.models.DeepMLP, hidden widths spec.mlp_widths) pruned by
-  layer-wise GFS (ebtheory.prune.layerwise), k neurons kept per hidden layer; empirical numbers only
+  layer-wise GFS (ebtheory.prune.layerwise), spec.keep_fraction of each hidden layer's neurons (k when 0),
+  with the L1-norm and random baselines at the same size per layer; empirical numbers only
   (docs/theory.md, section 5.6).
-- ``cnn``: the residual CNN, layer-wise GFS over the blocks' inner channels, k per block; empirical
-  numbers only (docs/theory.md, section 5.6).
+- ``cnn``: the residual CNN, layer-wise GFS over the blocks' inner channels (keep_fraction, or k per
+  block), the same baselines, every net scored with BatchNorm statistics re-estimated on the training
+  set (LayerwiseFamily); empirical numbers only (docs/theory.md, section 5.6).
 
 To add a family: subclass `ModelFamily`, implement its abstract methods, add it to `FAMILIES`, and
 add its name to ebtheory.verify.spec.MODELS.
@@ -34,6 +36,7 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Literal, Protocol, cast
 
 import numpy as np
@@ -46,18 +49,37 @@ from ebtheory import symbolic
 from ebtheory.constants import diagnostics
 from ebtheory.constants import lambda0 as h_inf_spectrum
 from ebtheory.constants.ntk import two_layer_ntk_lambda_max, two_layer_ntk_operator
-from ebtheory.models import DeepMLP, MeanFieldTwoLayer, ResidualBlock, ResidualCNN, TwoLayerNTK, count_parameters
+from ebtheory.epochs import steps_per_epoch
+from ebtheory.models import (
+    DeepMLP,
+    MeanFieldTwoLayer,
+    ResidualBlock,
+    ResidualCNN,
+    TwoLayerNTK,
+    count_macs,
+    count_parameters,
+)
 from ebtheory.prune.baselines import magnitude_selection, random_selection
+from ebtheory.prune.batchnorm import batch_norms, reestimate_batch_norm
 from ebtheory.prune.earlybird import bn_channel_mask, bn_l1_penalty, neuron_norm_mask
 from ebtheory.prune.gfs import atom_spread, greedy_forward_selection, pruned_two_layer, shared_gram
 from ebtheory.prune.imp import PrunedParameter, prunable_parameters
-from ebtheory.prune.layerwise import layerwise_gfs, prunable_layers
+from ebtheory.prune.layerwise import (
+    LayerwiseOptions,
+    LayerwiseResult,
+    l1_norm_units,
+    layerwise_gfs,
+    prunable_layers,
+    prune_units,
+    random_units,
+)
 from ebtheory.train import train_with_checkpoints
 from ebtheory.verify import fast_gd
 from ebtheory.verify.context import UnitContext, UnitData, point_seed, sum_squared_loss
 from ebtheory.verify.records import (
     Hypotheses,
     LemmaACheck,
+    NetworkNumbers,
     PointDiagnostics,
     PointRow,
     Prediction,
@@ -151,6 +173,11 @@ class ModelFamily(abc.ABC):
     def finetune_step(self, ctx: UnitContext, subnet: nn.Module) -> float:
         """The fine-tuning step of a subnetwork: spec.finetune_eta (ebtheory.verify.spec.step_size)."""
         return step_size(ctx.spec, ctx.m, finetune=True)
+
+    def dense_numbers(self, ctx: UnitContext, model: nn.Module) -> NetworkNumbers:
+        """The reported numbers of a trained net (the dense net at a checkpoint, the IMP ticket); default
+        ctx.numbers(model). `model` itself must be left unchanged (pre-training goes on with it)."""
+        return ctx.numbers(model)
 
     @abc.abstractmethod
     def earlybird_mask(self, model: nn.Module, ratio: float) -> torch.Tensor:
@@ -665,43 +692,165 @@ def _mean_field(spec: ExperimentSpec, d: int, classes: int, seed: int) -> nn.Mod
 
 
 class LayerwiseFamily(ModelFamily):
-    """Deep nets pruned by layer-wise GFS (ebtheory.prune.layerwise), k units kept per prunable layer;
-    empirical numbers only (docs/theory.md, section 5.6). Baselines are two-layer only (spec.validate)."""
+    """Deep nets pruned by layer-wise GFS (ebtheory.prune.layerwise) in the practitioner form of issue 12.3;
+    empirical numbers only (docs/theory.md, section 5.6).
+
+    Selection (`_select`): ebtheory.prune.layerwise.LayerwiseOptions with keep = spec.keep_fraction of each
+    prunable layer's units (k per layer when 0), spec.replacement, candidates scored with BatchNorm batch
+    statistics, adaptive stopping at spec.gfs_stop_accuracy (0 = off) and spec.gfs_layer_finetune_ticks of
+    per-layer fine-tuning (spec's clock). Candidates are scored on spec.gfs_examples training examples
+    (a subset drawn from point_seed(seed, t), the same for both targets and the ticket; 0 = all m);
+    BatchNorm re-estimation and per-layer fine-tuning use all m (layerwise_gfs's `fit`).
+
+    BatchNorm everywhere: every reported number of a net with BatchNorm comes from statistics
+    re-estimated on the m training examples (ebtheory.prune.batchnorm.reestimate_batch_norm, no weight
+    change): the dense net at a checkpoint (`dense_numbers`, on a copy: the training net is untouched),
+    every pruned subnetwork and ticket, and every fine-tuned one (UnitContext.finetuned).
+
+    Baselines (spec.baselines) keep as many units per layer as the GFS labels subnetwork (its distinct
+    kept units; the first target's when labels is not a target): "magnitude" the largest L1 norms of
+    their incoming weights (ebtheory.prune.layerwise.l1_norm_units, Li et al., ICLR 2017), "random" a
+    uniform draw seeded by point_seed(seed, t); their weights unchanged (prune_units), then re-estimated."""
+
+    def dense_numbers(self, ctx: UnitContext, model: nn.Module) -> NetworkNumbers:
+        """The numbers of a copy of `model` with BatchNorm statistics re-estimated on all m examples."""
+        return ctx.numbers(self._recalibrated(ctx, model))
+
+    @staticmethod
+    def _recalibrated(ctx: UnitContext, model: nn.Module) -> nn.Module:
+        """`model` itself when it has no BatchNorm, else a copy with statistics re-estimated on all m."""
+        if not batch_norms(model):
+            return model
+        twin = copy.deepcopy(model)
+        reestimate_batch_norm(twin, ctx.data.X.to(ctx.device))
+        return twin.eval()
+
+    @staticmethod
+    def _gfs_rows(ctx: UnitContext, t: int) -> torch.Tensor | None:
+        """The training rows GFS scores at point t (sorted), or None for all m (spec.gfs_examples)."""
+        n = ctx.spec.gfs_examples
+        if n == 0 or n >= ctx.m:
+            return None
+        generator = torch.Generator().manual_seed(point_seed(ctx.seed, t))
+        return torch.randperm(ctx.m, generator=generator)[:n].sort().values
+
+    @staticmethod
+    def _options(ctx: UnitContext, keep: float | int | Sequence[int], replacement: bool) -> LayerwiseOptions:
+        """The LayerwiseOptions of the spec. Per-layer fine-tuning: gfs_layer_finetune_ticks / q epochs on
+        the practitioner clock; with q = 0 the ticks are iterations, i.e. ticks / (iterations per epoch
+        at this m) epochs."""
+        spec = ctx.spec
+        ticks = spec.gfs_layer_finetune_ticks
+        epochs = Fraction(0)
+        if ticks > 0 and spec.ticks_per_epoch > 0:
+            epochs = Fraction(ticks, spec.ticks_per_epoch)
+        elif ticks > 0:
+            epochs = Fraction(ticks, steps_per_epoch(ctx.m, ctx.train_config(finetune=True).batch_size))
+        return LayerwiseOptions(
+            keep=keep,
+            replacement=replacement,
+            statistics="batch",
+            reestimate_bn=True,
+            stop_accuracy=spec.gfs_stop_accuracy if spec.gfs_stop_accuracy > 0 else None,
+            finetune_epochs=epochs,
+            finetune=ctx.train_config(finetune=True) if epochs > 0 else None,
+        )
+
+    @staticmethod
+    def _loss(spec: ExperimentSpec) -> str:
+        """The GFS loss on the labels: the pre-training loss (cross-entropy, or the squared loss on one-hot Y)."""
+        return "cross_entropy" if spec.train_loss == "cross_entropy" else "squared"
+
+    def _select(
+        self,
+        ctx: UnitContext,
+        model: nn.Module,
+        target: torch.Tensor,
+        loss: str,
+        keep: float | int | Sequence[int],
+        replacement: bool,
+        t: int,
+    ) -> LayerwiseResult:
+        """layerwise_gfs of `model` against `target` (all m rows), scored on the rows of `_gfs_rows`,
+        re-estimated (and per-layer fine-tuned) on all m; the result's model is on ctx.device."""
+        X = ctx.data.X.to(ctx.device)
+        target = target.to(ctx.device)
+        rows = self._gfs_rows(ctx, t)
+        X_scored, T_scored = (X, target) if rows is None else (X[rows.to(ctx.device)], target[rows.to(ctx.device)])
+        result = layerwise_gfs(
+            model,
+            X_scored,
+            T_scored,
+            options=self._options(ctx, keep, replacement),
+            loss=loss,
+            seed=ctx.seed,
+            fit=(X, target),
+        )
+        result.model.to(ctx.device).eval()
+        return result
+
+    def _entry(
+        self,
+        ctx: UnitContext,
+        subnet: nn.Module,
+        target_name: str,
+        name: str,
+        t: int,
+        dense: nn.Module,
+        selection: dict[str, list[int]],
+    ) -> SubnetEntry:
+        """The SubnetEntry of a pruned `subnet` (BatchNorm statistics already re-estimated), fine-tuned too."""
+        numbers = ctx.numbers(subnet)
+        ctx.keep(name, t, subnet, numbers, dense=dense, selection=selection)
+        shape = tuple(int(n) for n in ctx.data.X.shape[1:])
+        return SubnetEntry(
+            target=cast(Literal["labels", "dense"], target_name),
+            train_loss_sum=numbers.train_loss_sum,
+            train_loss_mean=numbers.train_loss_mean,
+            train_acc=numbers.train_acc,
+            test_acc=numbers.test_acc,
+            target_loss_sum=None,
+            distinct=sum(len(set(units)) for units in selection.values()),
+            loss_curve_sum=None,
+            finetuned=ctx.finetuned(subnet, self.finetune_step(ctx, subnet)),
+            lemma_a=None,
+            params_before=count_parameters(dense),
+            params_after=count_parameters(subnet),
+            macs_before=count_macs(dense, shape),
+            macs_after=count_macs(subnet, shape),
+        )
 
     def measure_point(self, ctx: UnitContext, model: nn.Module, initial: nn.Module, t: int) -> PointMeasure:
         """Layer-wise GFS against each target: the labels (with the pre-training loss: cross-entropy on
-        the labels, or the squared loss on one-hot Y) or the dense output (squared loss)."""
+        the labels, or the squared loss on one-hot Y) or the dense output (squared loss; the output of
+        the dense net with re-estimated statistics); then the baselines at the GFS labels sizes."""
         spec = ctx.spec
         model.eval()
         X = ctx.data.X.to(ctx.device)
+        keep = spec.keep_fraction if spec.keep_fraction > 0 else spec.k
         subnets: dict[str, SubnetEntry] = {}
+        results: dict[str, LayerwiseResult] = {}
         for target_name in spec.targets:
             if target_name == "labels":
-                target = ctx.targets.to(ctx.device)
-                loss = "cross_entropy" if spec.train_loss == "cross_entropy" else "squared"
+                target, loss = ctx.targets, self._loss(spec)
             else:
                 with torch.no_grad():
-                    target, loss = model(X).detach(), "squared"
-            result = layerwise_gfs(model, X, target, spec.k, loss=loss, replacement=spec.replacement, seed=ctx.seed)
-            subnet = result.model.to(ctx.device)
-            numbers = ctx.numbers(subnet)
-            ctx.keep(f"gfs_{target_name}", t, subnet, numbers, dense=model, selection=result.selections)
-            subnets[f"gfs_{target_name}"] = SubnetEntry(
-                target=target_name,  # type: ignore[arg-type]
-                train_loss_sum=numbers.train_loss_sum,
-                train_loss_mean=numbers.train_loss_mean,
-                train_acc=numbers.train_acc,
-                test_acc=numbers.test_acc,
-                target_loss_sum=None,
-                distinct=int(sum(result.widths_after.values())),
-                loss_curve_sum=None,
-                finetuned=ctx.finetuned(subnet, self.finetune_step(ctx, subnet)),
-                lemma_a=None,
-                params_before=result.params_before,
-                params_after=result.params_after,
-                macs_before=result.macs_before,
-                macs_after=result.macs_after,
+                    target, loss = self._recalibrated(ctx, model)(X).detach(), "squared"
+            result = self._select(ctx, model, target, loss, keep, spec.replacement, t)
+            results[target_name] = result
+            subnets[f"gfs_{target_name}"] = self._entry(
+                ctx, result.model, target_name, f"gfs_{target_name}", t, model, result.selections
             )
+        reference = results.get("labels", results[spec.targets[0]])
+        sizes = [len(set(reference.selections[name])) for name in prunable_layers(model)]
+        for baseline in spec.baselines:
+            if baseline == "magnitude":
+                units = l1_norm_units(model, sizes)
+            else:
+                units = random_units(model, sizes, point_seed(ctx.seed, t))
+            subnet = prune_units(model, units).to(ctx.device)
+            reestimate_batch_norm(subnet, X)
+            subnets[baseline] = self._entry(ctx, subnet.eval(), "labels", baseline, t, model, units)
         return PointMeasure(width=None, V=None, subnets=subnets, diagnostics=None)
 
     def imp_parameters(self, model: nn.Module) -> list[PrunedParameter]:
@@ -709,20 +858,11 @@ class LayerwiseFamily(ModelFamily):
 
     def _gfs_ticket(self, ctx: UnitContext, model: nn.Module, kept: Sequence[int], t: int) -> tuple[Ticket, dict]:
         """GFS without replacement keeping as many units per layer as the mask (on the labels, with the
-        pre-training loss), and its selections by layer name."""
-        loss = "cross_entropy" if ctx.spec.train_loss == "cross_entropy" else "squared"
-        result = layerwise_gfs(
-            model,
-            ctx.data.X.to(ctx.device),
-            ctx.targets.to(ctx.device),
-            [max(n, 1) for n in kept],
-            loss=loss,
-            replacement=False,
-            seed=ctx.seed,
-        )
+        pre-training loss; the practitioner options of `_select`), and its selections by layer name."""
+        result = self._select(ctx, model, ctx.targets, self._loss(ctx.spec), [max(n, 1) for n in kept], False, t)
         ticket = self.ticket(
             ctx,
-            result.model.to(ctx.device),
+            result.model,
             int(sum(result.widths_after.values())),
             result.params_after,
             (t, ctx.spec.finetune_steps),
@@ -832,8 +972,9 @@ class CNNFamily(LayerwiseFamily):
 
     def tickets_at(self, ctx: UnitContext, model: nn.Module, mask: torch.Tensor, t: int) -> TicketPair:
         """EB: the dense net with the unkept inner channels zeroed (bn1 scale and shift masked, so the
-        channel's output is exactly 0: the same function as removing it); GFS: layer-wise GFS without
-        replacement keeping as many inner channels per block."""
+        channel's output is exactly 0: the same function as removing it), its BatchNorm statistics
+        re-estimated on all m; GFS: layer-wise GFS without replacement keeping as many inner channels
+        per block (`_select`)."""
         widths = [block.bn1.num_features for block in _blocks(model)]
         parts = mask.split(widths)
         kept = tuple(int(part.sum()) for part in parts)
@@ -841,6 +982,7 @@ class CNNFamily(LayerwiseFamily):
         for block, part in zip(_blocks(ticket_net), parts):
             for name in ("weight", "bias"):
                 prune.custom_from_mask(block.bn1, name, part.to(block.bn1.weight.device, block.bn1.weight.dtype))
+        reestimate_batch_norm(ticket_net, ctx.data.X.to(ctx.device))  # a masked channel stays exactly 0
         removed = sum((w - n) * _inner_channel_sizes(block)[1] for block, w, n in zip(_blocks(model), widths, kept))
         earlybird = self.ticket(
             ctx,

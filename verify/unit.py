@@ -128,7 +128,7 @@ def run_unit(
         if t in done:
             points[t] = records.read_point(run_dir, m, seed, t)
             return
-        dense = ctx.numbers(current)
+        dense = family.dense_numbers(ctx, current)
         measure = family.measure_point(ctx, current, initial, t)
         row = PointRow(
             run_hash=spec.hash,

@@ -56,6 +56,7 @@ import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TypeVar, cast
 
 import numpy as np
@@ -113,9 +114,9 @@ class LayerwiseOptions:
     statistics: str = "batch"
     reestimate_bn: bool = True
     stop_accuracy: float | None = None
-    finetune_epochs: float = 0.0
+    finetune_epochs: float | Fraction = 0.0
     finetune: TrainConfig | None = None
-    bn_batch_size: int = 1024
+    bn_batch_size: int = 256
 
     def __post_init__(self) -> None:
         if not isinstance(self.replacement, bool):
@@ -556,6 +557,7 @@ def layerwise_gfs(
     candidate_batch: int | None = None,
     n_candidates: int | None = None,
     seed: int = 0,
+    fit: tuple[Tensor, Tensor] | None = None,
 ) -> LayerwiseResult:
     """Layer-wise greedy forward selection (Ye et al., ICML 2020) of a DeepMLP or ResidualCNN.
 
@@ -572,6 +574,11 @@ def layerwise_gfs(
         activations above the layer); None: up to 128, fewer when the stacked mixer outputs would
         exceed CANDIDATE_ELEMENTS floats. The choice does not change the result.
     n_candidates: if given, each step scores a seeded random sample of this many candidates.
+    fit: (X_fit, Y_fit), the examples BatchNorm re-estimation and per-layer fine-tuning use (same
+        forms as X and Y, same loss); None: X and Y themselves. Scoring a subset of the training set
+        while re-estimating and fine-tuning on all of it (the harness's spec.gfs_examples) passes the
+        subset as X, Y and the whole set as `fit`. Under statistics="batch" the selections do not
+        depend on `fit` without per-layer fine-tuning (running statistics are not used in scoring).
     Returns a LayerwiseResult; the input model is left unchanged.
     """
     options = LEGACY_OPTIONS if options is None else options
@@ -590,11 +597,12 @@ def layerwise_gfs(
     if n_candidates is not None:
         n_candidates = require_positive_int("n_candidates", n_candidates)
     X = _check_inputs(model, X, seed)
+    fit_X, fit_Y = (X, Y) if fit is None else (_check_inputs(model, fit[0], seed), fit[1])
     generator = torch.Generator().manual_seed(int(seed))
 
     work = copy.deepcopy(model).eval()
     if options.reestimate_bn:
-        reestimate_batch_norm(work, X, batch_size=options.bn_batch_size)
+        reestimate_batch_norm(work, fit_X, batch_size=options.bn_batch_size)
     selections: dict[str, list[int]] = {}
     losses: dict[str, np.ndarray] = {}
     accuracies: dict[str, np.ndarray] = {}
@@ -603,6 +611,9 @@ def layerwise_gfs(
     with torch.no_grad():
         dense_outputs = work(X)
         targets = _targets(Y, X.shape[0], dense_outputs.shape[1], loss, X.dtype, X.device)
+        fit_targets = (
+            targets if fit is None else _targets(fit_Y, fit_X.shape[0], dense_outputs.shape[1], loss, X.dtype, X.device)
+        )
         labels = targets.argmax(dim=1)
         dense_loss = float(_batched_loss(dense_outputs[None], targets, loss)[0])
         scored = dense_outputs if options.statistics == "running" else _forward(work, X, options.statistics)
@@ -631,10 +642,10 @@ def layerwise_gfs(
         if options.finetune_epochs > 0:
             work.train()
             fine_tune_epochs(
-                work, X, targets, options.finetune_epochs, _finetune_config(options, loss, index), X.device
+                work, fit_X, fit_targets, options.finetune_epochs, _finetune_config(options, loss, index), X.device
             )
         if options.reestimate_bn:
-            reestimate_batch_norm(work, X, batch_size=options.bn_batch_size)
+            reestimate_batch_norm(work, fit_X, batch_size=options.bn_batch_size)
         work.eval()  # new modules are built in train mode; a train-mode BatchNorm would use batch stats
         selections[name], losses[name], accuracies[name] = picked.chosen, picked.losses, picked.accuracies
         widths_before[name], widths_after[name] = widths[index], len(kept)
