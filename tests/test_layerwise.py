@@ -367,6 +367,28 @@ def test_batch_statistics_scoring_matches_brute_force_train_mode_greedy(c1, c2, 
     _check_against_brute_force(model, X, Y, result, loss, replacement, batch_stats=True)
 
 
+def test_fit_data_serve_reestimation_and_fine_tuning_while_the_subset_is_scored():
+    """fit=(X_all, Y_all): the selections are those of scoring the subset alone (batch statistics, no
+    per-layer fine-tuning), the returned statistics are re-estimated on X_all, and per-layer fine-tuning
+    trains on X_all (its result differs from fine-tuning on the subset)."""
+    model = _small_cnn(3)
+    X = torch.randn(20, 1, 8, 8, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    Y = _labels(20, 3, 7)
+    sub = slice(0, 8)
+    plain = layerwise_gfs(model, X[sub], Y[sub], options=LayerwiseOptions(), loss="cross_entropy")
+    fitted = layerwise_gfs(model, X[sub], Y[sub], options=LayerwiseOptions(), loss="cross_entropy", fit=(X, Y))
+    assert fitted.selections == plain.selections
+    again = reestimate_batch_norm(copy.deepcopy(fitted.model), X)
+    for ours, fresh in zip(batch_norms(fitted.model), batch_norms(again)):
+        torch.testing.assert_close(ours.running_mean, fresh.running_mean)
+        torch.testing.assert_close(ours.running_var, fresh.running_var)
+    config = TrainConfig(optimizer="sgd", lr=0.1, loss="cross_entropy", batch_size=4, seed=0)
+    tuned = LayerwiseOptions(finetune_epochs=1, finetune=config)
+    on_subset = layerwise_gfs(model, X[sub], Y[sub], options=tuned, loss="cross_entropy")
+    on_all = layerwise_gfs(model, X[sub], Y[sub], options=tuned, loss="cross_entropy", fit=(X, Y))
+    assert not torch.equal(on_subset.model.head.weight, on_all.model.head.weight)
+
+
 def test_default_options_keep_half_of_each_block_as_distinct_channels():
     model = _small_cnn(0, widths=(6, 9, 4))
     X = torch.randn(10, 1, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
