@@ -24,12 +24,14 @@
 #        the exact GFS runs in float64 on the CPU by design (ebtheory.prune.gfs), so the GPU shortens
 #        the training and evaluation only. Budget MLP_BUDGET_S (default 210 s): the sweep is resumable,
 #        a rerun continues it.
-#   cnn: preset cnn: residual CNN (16, 32) channels, SGD batch 128, momentum 0.9, eta 0.05,
-#        cross-entropy, m in {1k, 2k, 5k, 10k}, 3 seeds, t in {0, 25, 50, 100, 200, 400, 800}
-#        iterations (800 = 10 epochs at m = 10k), layer-wise GFS keeping 8 channels per block
-#        without replacement, 100 fine-tuning steps. Budget CNN_BUDGET_S (default 210 s).
+#   cnn: preset paper-cnn (SGD batch 128, momentum 0.9, eta 0.05, cross-entropy, counted in epochs;
+#        layer-wise GFS keeping half the inner channels of every block without replacement, L1-norm and
+#        random baselines at equal size, BatchNorm re-estimated for every net, 1 epoch of fine-tuning)
+#        at GPU size (an estimate: not yet run on a GPU): a (16, 32, 64) ResNet, m in {2.5k, 5k, 10k, 20k},
+#        3 seeds, checkpoints at 0, 1/4, 1/2, 1, 2, 3, 4 epochs, GFS scored on 2048 examples, 10k test images.
+#        Budget CNN_BUDGET_S (default 210 s).
 # --tiny: the same two sweeps at toy sizes on the CPU (--device cpu; m in {20, 30, 40, 60}, width 64,
-#   4 and 8 channels, t <= 10): a test of this script (tests/test_gpu_check.py), not a measurement.
+#   4 and 8 channels, t <= 10 ticks): a test of this script (tests/test_gpu_check.py), not a measurement.
 #
 # Staging the data. The GPU machine cannot download anything, so the IDX files must travel with
 # the working tree, in a folder git ignores (runs/ is in .gitignore):
@@ -79,7 +81,7 @@ if [[ $TINY -eq 1 ]]; then
     CNN_BUDGET_S=${CNN_BUDGET_S:-900}
     MLP_SET=("data_dir=$DATA_DIR" ms=20,30,40,60 seeds=0,1,2 width=64 k=32 batch_size=5 ticks_per_epoch=2
         checkpoints=0,1,2 earlybird_masks=0 n_test=100 finetune_steps=1)
-    CNN_SET=("data_dir=$DATA_DIR" ms=20,30,40,60 seeds=0,1,2 cnn_widths=4,8 k=2 replacement=false
+    CNN_SET=("data_dir=$DATA_DIR" ms=20,30,40,60 seeds=0,1,2 cnn_widths=4,8 k=2 batch_size=4
         checkpoints=0,5,10 n_test=100 finetune_steps=2)
 else
     DEVICE=cuda
@@ -91,9 +93,8 @@ else
         exit 2
     fi
     MLP_SET=("data_dir=$DATA_DIR")
-    CNN_SET=("data_dir=$DATA_DIR" ms=1000,2000,5000,10000 seeds=0,1,2 cnn_widths=16,32 batch_size=128
-        eta=0.05 momentum=0.9 checkpoints=0,25,50,100,200,400,800 k=8 replacement=false n_test=10000
-        finetune_steps=100)
+    CNN_SET=("data_dir=$DATA_DIR" ms=2500,5000,10000,20000 seeds=0,1,2 cnn_widths=16,32,64
+        checkpoints=0,1,2,4,8,12,16 earlybird_masks=17 gfs_examples=2048 n_test=10000)
 fi
 
 {
@@ -102,7 +103,7 @@ fi
     echo "git: $(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)"
     "$PYTHON" -c "import sys, torch; print('python', sys.version.split()[0]); print('torch', torch.__version__, 'cuda', torch.version.cuda); print('device', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu only')"
     echo "mlp: ebtheory run paper-mlp --device $DEVICE --jobs $JOBS --set ${MLP_SET[*]}  (budget ${MLP_BUDGET_S} s)"
-    echo "cnn: ebtheory run cnn --device $DEVICE --jobs $JOBS --set ${CNN_SET[*]}  (budget ${CNN_BUDGET_S} s)"
+    echo "cnn: ebtheory run paper-cnn --device $DEVICE --jobs $JOBS --set ${CNN_SET[*]}  (budget ${CNN_BUDGET_S} s)"
 } >"$OUT_DIR/environment.txt" 2>&1
 
 printf 'name\tstatus\texit_code\twall_s\trun_dir\n' >"$OUT_DIR/summary.tsv"
@@ -143,6 +144,6 @@ sweep() {
 }
 
 sweep mlp paper-mlp "$MLP_BUDGET_S" "${MLP_SET[@]}"
-sweep cnn cnn "$CNN_BUDGET_S" "${CNN_SET[@]}"
+sweep cnn paper-cnn "$CNN_BUDGET_S" "${CNN_SET[@]}"
 cat "$OUT_DIR/summary.tsv"
 exit $FAILED
