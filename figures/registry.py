@@ -10,6 +10,7 @@ import importlib
 from pathlib import Path
 
 from ebtheory.figures.common import FigureSkipped
+from ebtheory.verify.records import RunRecord
 
 FIGURES: dict[str, str] = {
     "a": "ebtheory.figures.fig_a_pruned_vs_pretraining",
@@ -35,8 +36,11 @@ def parse_only(text: str | None) -> list[str] | None:
     return names
 
 
-def render_all(run_dir: str | Path, out_dir: str | Path, only: list[str] | None = None) -> dict[str, list[Path] | str]:
-    """Render the figures `only` (default all) of the run in run_dir into out_dir.
+def render_all(
+    run_dir: str | Path | RunRecord, out_dir: str | Path, only: list[str] | None = None
+) -> dict[str, list[Path] | str]:
+    """Render the figures `only` (default all) of the run in run_dir (or of a loaded RunRecord, whose
+    cached analysis is then reused: ebtheory.verify.analysis.analyze) into out_dir.
 
     Returns {letter: written paths} for rendered figures and {letter: reason} for skipped ones.
     """
@@ -46,7 +50,7 @@ def render_all(run_dir: str | Path, out_dir: str | Path, only: list[str] | None 
     unknown = [name for name in names if name not in FIGURES]
     if unknown:
         raise ValueError(f"only must be a subset of {list(FIGURES)}; got only={only!r}")
-    run = load_run(run_dir)
+    run = run_dir if isinstance(run_dir, RunRecord) else load_run(run_dir)
     results: dict[str, list[Path] | str] = {}
     for name in names:
         module = importlib.import_module(FIGURES[name])

@@ -21,7 +21,7 @@ PINNED_HASHES = {
     "quick": "3675dc103e7e",
     "fashion": "b28f1120d551",
     "mnist-paper": "1e3974769c0c",
-    "paper-mlp": "1ff5b626ba6d",
+    "paper-mlp": "cb4578abed92",
     "cnn": "807afec58816",  # moved for issue 12.3: the paper-cnn regime at smoke size (was 8e186373a434)
     "paper-cnn": "97ded7db40f5",
     "certified": "dc66e9da53d2",

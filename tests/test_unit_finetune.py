@@ -63,3 +63,53 @@ def test_explicit_step_is_used_and_cnn_needs_one() -> None:
     assert FAMILIES["deep_mlp"].finetune_step(_context(spec, data), torch.nn.Identity()) == 0.03
     with pytest.raises(ValueError, match="finetune_eta"):
         ExperimentSpec(model="cnn", finetune_eta=0.0)
+
+
+def _random_subnet_and_data(seed: int, m: int, n: int = 6, k: int = 5, d: int = 5, classes: int = 3):
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(m, d, generator=generator, dtype=torch.float64)
+    X = X / X.norm(dim=1, keepdim=True)
+    W1 = torch.randn(n, d, generator=generator, dtype=torch.float64)
+    W2 = torch.randn(n, classes, generator=generator, dtype=torch.float64) / n**0.5
+    counts = torch.bincount(torch.randint(0, n, (k,), generator=generator), minlength=n)
+    labels = torch.zeros(m, dtype=torch.long)
+    data = UnitData(
+        X=X, Y=torch.zeros(m, classes), y=labels, X_test=X, y_test=labels, num_classes=classes, input_shape=(d,)
+    )
+    return pruned_two_layer(W1, W2, counts), data
+
+
+@settings(max_examples=10)
+@given(seed=st.integers(0, 10_000), m=st.integers(20, 40))
+def test_auto_step_of_a_mean_loss_is_m_times_the_sum_loss_step(seed: int, m: int) -> None:
+    """The Gauss-Newton matrix of the mean loss is the sum loss's divided by m, so its 1/lambda_max is m times."""
+    subnet, data = _random_subnet_and_data(seed, m)
+    summed = dataclasses.replace(TINY, finetune_eta=0.0)
+    mean = dataclasses.replace(summed, train_loss="mean_squares")
+    family = FAMILIES["ntk"]
+    step_sum = family.finetune_step(_context(summed, data), subnet)
+    step_mean = family.finetune_step(_context(mean, data), subnet)
+    assert step_mean == pytest.approx(m * step_sum, rel=1e-12)
+
+
+def test_auto_step_of_a_mean_loss_above_the_cap_is_measured_on_a_seeded_subset(monkeypatch) -> None:
+    """Above AUTO_STEP_MAX_EXAMPLES the step is n / lambda_max on n seeded examples: the same as the
+    sum-loss step of the unit restricted to that subset, times n."""
+    from ebtheory.verify import families
+
+    monkeypatch.setattr(families, "AUTO_STEP_MAX_EXAMPLES", 12)
+    m, seed = 40, 0
+    subnet, data = _random_subnet_and_data(7, m)
+    mean = dataclasses.replace(TINY, finetune_eta=0.0, train_loss="mean_squares")
+    step = FAMILIES["ntk"].finetune_step(_context(mean, data), subnet)
+    chosen = torch.randperm(m, generator=torch.Generator().manual_seed(seed))[:12].sort().values
+    subset = dataclasses.replace(data, X=data.X[chosen].clone(), Y=data.Y[chosen], y=data.y[chosen])
+    summed = dataclasses.replace(TINY, finetune_eta=0.0)
+    on_subset = FAMILIES["ntk"].finetune_step(_context(summed, subset), subnet)
+    assert step == pytest.approx(12 * on_subset, rel=1e-12)
+    assert FAMILIES["ntk"].finetune_step(_context(mean, data), subnet) == step  # deterministic
+
+
+def test_auto_step_is_refused_for_cross_entropy() -> None:
+    with pytest.raises(ValueError, match="finetune_eta must be .*squared loss"):
+        dataclasses.replace(TINY, finetune_eta=0.0, train_loss="cross_entropy")

@@ -93,6 +93,9 @@ LEMMA_A_SLACK = 1e-9  # relative float64 slack when checking measured <= bound
 # Lanczos tolerance of the fine-tuning step's lambda_max; the Ritz value is raised by it, so the
 # estimate stays an upper bound (TwoLayerFamily.finetune_step). 1e-6 took ~22 products a subnetwork.
 FINETUNE_LANCZOS_TOL = 1e-2
+# The auto fine-tuning step of a mean-loss run measures the Gauss-Newton matrix on at most this many of the
+# m examples (a seeded subset): at m = 60,000 the matrix-free Lanczos on all of them took minutes a subnetwork.
+AUTO_STEP_MAX_EXAMPLES = 4096
 Penalty = Callable[[nn.Module], torch.Tensor]
 
 
@@ -420,15 +423,25 @@ class TwoLayerFamily(ModelFamily):
         return self._builder(spec, int(data.X.shape[1]), data.num_classes, seed)
 
     def finetune_step(self, ctx: UnitContext, subnet: nn.Module) -> float:
-        """spec.finetune_eta, or with finetune_eta = 0 (auto) 1/lambda_max of the subnetwork's sum-loss
-        Gauss-Newton matrix J J^T, half its GD stability limit. Both layers train, so lambda_max <=
-        lambda_max(first-layer NTK) + ||H_S||_2^2 (the readout's Gram); the first term is a Lanczos
-        Ritz value at relative tolerance FINETUNE_LANCZOS_TOL raised by (1 + tol), an upper bound. The
-        step is at most 1/lambda_max and at least 1/(2 (1 + tol) lambda_max)."""
+        """spec.finetune_eta, or with finetune_eta = 0 (auto) 1/lambda_max of the subnetwork's Gauss-Newton
+        matrix of the training loss, half its GD stability limit.
+
+        Sum loss: J J^T over the m examples. Both layers train, so lambda_max <= lambda_max(first-layer
+        NTK) + ||H_S||_2^2 (the readout's Gram); the first term is a Lanczos Ritz value at relative
+        tolerance FINETUNE_LANCZOS_TOL raised by (1 + tol), an upper bound. The step is at most
+        1/lambda_max and at least 1/(2 (1 + tol) lambda_max).
+        Mean loss (mean_squares, e.g. mini-batch SGD in the practitioner regime): the same matrix divided
+        by the number of examples, measured on a seeded subset of at most AUTO_STEP_MAX_EXAMPLES of them
+        (all when m is smaller; the top eigenvalue of a subset's Gram per example estimates the whole
+        set's, with a small upward bias that makes the step safer)."""
         if ctx.spec.finetune_eta > 0:
             return step_size(ctx.spec, ctx.m, finetune=True)
+        per_example = ctx.spec.train_loss == "mean_squares"
         with torch.no_grad():
             X = _float64_inputs(ctx.data.X)
+            if per_example and X.shape[0] > AUTO_STEP_MAX_EXAMPLES:
+                order = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(ctx.seed))
+                X = X[order[:AUTO_STEP_MAX_EXAMPLES].sort().values]
             net = _two_layer(subnet)
             W1 = net.input_weights.detach().to("cpu", torch.float64)
             pre = X @ W1.T
@@ -438,7 +451,8 @@ class TwoLayerFamily(ModelFamily):
             first_layer = _first_layer_lambda_max(X, W1, net.readout()[0].detach().cpu(), active)
         # A zero Gauss-Newton matrix means every chosen neuron is dead on X: all gradients vanish and any
         # step leaves the subnetwork unchanged.
-        return 1.0 / (first_layer + readout) if first_layer + readout > 0 else 1.0
+        scale = X.shape[0] if per_example else 1
+        return scale / (first_layer + readout) if first_layer + readout > 0 else 1.0
 
     def _subnet_entry(
         self,

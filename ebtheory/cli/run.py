@@ -240,17 +240,17 @@ def run(args: argparse.Namespace) -> int:
 
         print(json.dumps(report, indent=2, sort_keys=True, allow_nan=False))
         with redirect_stdout(sys.stderr):  # the figure lines and the run dir must not break the JSON
-            return _figures_and_run_dir(args, result.run_dir)
+            return _figures_and_run_dir(args, result.run_dir, record)
     print(format_report(record))
-    return _figures_and_run_dir(args, result.run_dir)
+    return _figures_and_run_dir(args, result.run_dir, record)
 
 
-def _figures_and_run_dir(args: argparse.Namespace, run_dir) -> int:
+def _figures_and_run_dir(args: argparse.Namespace, run_dir, record) -> int:
     if not args.no_figures:
         from ebtheory.figures.registry import render_all
 
         out_dir = args.figures if args.figures is not None else f"{run_dir}/figures"
-        rendered = render_all(run_dir, out_dir)
+        rendered = render_all(record, out_dir)  # the loaded record: its analysis is the report's (cached)
         written = sum(len(paths) for paths in rendered.values() if not isinstance(paths, str))
         print(f"\nfigures: {written} files in {out_dir}")
         for name, outcome in rendered.items():
