@@ -22,6 +22,7 @@ from ebtheory.constants.ntk import two_layer_ntk_operator
 from ebtheory.prune.gfs import atom_gram, greedy_forward_selection, shared_gram
 from ebtheory.verify import families as fam
 from ebtheory.verify import fast_gd
+from ebtheory.verify.context import UnitData
 
 
 def _net(seed: int, m: int, d: int, n: int, c: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -120,7 +121,7 @@ def test_hidden_gram_lambda_min_matches_float64_gram(seed: int, m: int, n: int) 
     tol = 8 * m * np.finfo(np.float64).eps * largest
     first = fam.hidden_gram_lambda_min(X, W1)
     assert first is not None and abs(first - slow) <= tol
-    assert fam.hidden_gram_lambda_min(X, W1) == first  # second call: the cached cosines, the same value
+    assert fam.hidden_gram_lambda_min(X, W1, X @ X.T) == first  # the unit's cosines passed in: the same value
 
 
 @settings(max_examples=20, deadline=None)
@@ -134,13 +135,16 @@ def test_smallest_eigenvalue_matches_torch_eigvalsh(seed: int, m: int, rank: int
     assert abs(fam._smallest_eigenvalue(gram) - float(spectrum[0])) <= tol
 
 
-def test_float64_inputs_cache_is_the_conversion() -> None:
+def test_unit_data_float64_views_are_the_conversion_computed_once() -> None:
     X = torch.randn(7, 3)
-    first = fam._float64_inputs(X)
+    labels = torch.zeros(7, dtype=torch.long)
+    data = UnitData(X=X, Y=torch.zeros(7, 2), y=labels, X_test=X, y_test=labels, num_classes=2, input_shape=(3,))
+    first = data.X64
     assert torch.equal(first, X.to(torch.float64)) and first.dtype == torch.float64
-    assert fam._float64_inputs(X) is first
-    other = torch.randn(7, 3)
-    assert torch.equal(fam._float64_inputs(other), other.double())
+    assert data.X64 is first  # cached on the instance
+    assert torch.equal(data.cosines64, first @ first.T) and data.cosines64 is data.cosines64
+    other = dataclasses.replace(data, X=torch.randn(7, 3))  # a new instance: its own views
+    assert torch.equal(other.X64, other.X.double())
 
 
 def test_unit_above_the_spectrum_cap_records_no_lambda0_and_reports_why(

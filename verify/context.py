@@ -12,6 +12,7 @@ read off the loss the network is trained on); `*_mean` is L / m. Steps count ite
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,18 @@ class UnitData:
     y_test: torch.Tensor
     num_classes: int
     input_shape: tuple[int, ...]
+
+    @functools.cached_property
+    def X64(self) -> torch.Tensor:
+        """X in float64 on CPU, exactly X.to(float64): converted once per unit, not at every checkpoint
+        and subnetwork (the two-layer measurements run in float64; ebtheory.verify.families)."""
+        return self.X.detach().to("cpu", torch.float64)
+
+    @functools.cached_property
+    def cosines64(self) -> torch.Tensor:
+        """X64 X64^T (m x m, float64; the inputs' inner products), computed once per unit."""
+        flat = self.X64.reshape(self.X64.shape[0], -1)
+        return flat @ flat.T
 
 
 def load_unit_data(spec: ExperimentSpec, m: int, seed: int, *, unit_sphere: bool) -> UnitData:

@@ -312,20 +312,7 @@ H_INF_SPECTRUM_MAX_M = 16384
 MATRIX_FREE_MAX_MACS = 2 * 10**9  # above this product cost (m d N) a checkpoint's lambda_min(H) is not measured
 
 
-_COSINES: list[tuple[torch.Tensor, torch.Tensor]] = []  # one (X, X64 X64^T) entry: the current unit's
-
-
-def _cosines(X: torch.Tensor, X64: torch.Tensor) -> torch.Tensor:
-    """X64 X64^T (m x m, float64), computed once per unit: a one-entry cache keyed by the tensor X
-    itself (held, so its id cannot be reused); X64 is X in float64, flattened."""
-    if _COSINES and _COSINES[0][0] is X:
-        return _COSINES[0][1]
-    cosines = X64 @ X64.T
-    _COSINES[:] = [(X, cosines)]
-    return cosines
-
-
-def hidden_gram_lambda_min(X: torch.Tensor, W: torch.Tensor) -> float | None:
+def hidden_gram_lambda_min(X: torch.Tensor, W: torch.Tensor, cosines: torch.Tensor | None = None) -> float | None:
     """lambda_min of H(t)_ij = x_i . x_j (1/N) sum_r 1{w_r.x_i > 0} 1{w_r.x_j > 0} (Du et al. 2019, Eq. 5).
 
     float64 on CPU. Up to DENSE_GRAM_MAX_M examples: the m x m Gram, O(m^2 N), and its smallest
@@ -333,7 +320,8 @@ def hidden_gram_lambda_min(X: torch.Tensor, W: torch.Tensor) -> float | None:
     (scipy eigsh, smallest algebraic) on the product
     H v = (1/N) sum_r s_r * (X X^T (s_r * v)), O(m d N) per step, never forming H; None when it does
     not converge or when one product would cost more than MATRIX_FREE_MAX_MACS multiply-adds (paper-scale
-    runs: the hypothesis is then reported as unmeasured, not as held)."""
+    runs: the hypothesis is then reported as unmeasured, not as held). cosines: X X^T in float64 when the
+    caller has it (ebtheory.verify.context.UnitData.cosines64, once per unit); computed here otherwise."""
     X64 = X.detach().to("cpu", torch.float64).reshape(X.shape[0], -1)
     m, N = X64.shape[0], W.shape[0]
     if m > DENSE_GRAM_MAX_M and m * N * X64.shape[1] > MATRIX_FREE_MAX_MACS:
@@ -343,7 +331,8 @@ def hidden_gram_lambda_min(X: torch.Tensor, W: torch.Tensor) -> float | None:
         # about twice as fast as float64), so the Gram is bitwise the float64 one.
         counts_dtype = torch.float32 if N < 2**24 else torch.float64
         active = (X64 @ W.detach().to("cpu", torch.float64).T > 0).to(counts_dtype)
-        gram = _cosines(X, X64) * (active @ active.T).to(torch.float64) / N
+        cosines = X64 @ X64.T if cosines is None else cosines
+        gram = cosines * (active @ active.T).to(torch.float64) / N
         return _smallest_eigenvalue(gram)
     active = (X64 @ W.detach().to("cpu", torch.float64).T > 0).to(torch.float64)
 
@@ -358,20 +347,6 @@ def hidden_gram_lambda_min(X: torch.Tensor, W: torch.Tensor) -> float | None:
     except scipy.sparse.linalg.ArpackNoConvergence:
         return None
     return float(value[0])
-
-
-_FLOAT64_INPUTS: list[tuple[torch.Tensor, torch.Tensor]] = []  # one (X, float64 copy) entry: the current unit's
-
-
-def _float64_inputs(X: torch.Tensor) -> torch.Tensor:
-    """X (the unit's inputs, on CPU) in float64, converted once per unit rather than at every
-    checkpoint and subnetwork: a one-entry cache keyed by the tensor object itself (held, so its id
-    cannot be reused). The values are X.to(float64), exactly."""
-    if _FLOAT64_INPUTS and _FLOAT64_INPUTS[0][0] is X:
-        return _FLOAT64_INPUTS[0][1]
-    converted = X.detach().to("cpu", torch.float64)
-    _FLOAT64_INPUTS[:] = [(X, converted)]
-    return converted
 
 
 def _smallest_eigenvalue(gram: torch.Tensor) -> float:
@@ -404,7 +379,7 @@ class _TwoLayerState:
         # float64 from the float32 weights, so the selection does not depend on float32 BLAS
         # summation order (threads, CPU model): H = relu(X W1^T), the form of ebtheory.models._TwoLayer.
         net = _two_layer(model)
-        X = _float64_inputs(data.X)
+        X = data.X64
         W1 = net.input_weights.detach().to("cpu", torch.float64)
         W2 = net.readout()[0].detach().to("cpu", torch.float64)
         return cls(X=X, H=torch.relu(X @ W1.T), W2=W2, W1=W1)
@@ -438,7 +413,7 @@ class TwoLayerFamily(ModelFamily):
             return step_size(ctx.spec, ctx.m, finetune=True)
         per_example = ctx.spec.train_loss == "mean_squares"
         with torch.no_grad():
-            X = _float64_inputs(ctx.data.X)
+            X = ctx.data.X64
             if per_example and X.shape[0] > AUTO_STEP_MAX_EXAMPLES:
                 order = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(ctx.seed))
                 X = X[order[:AUTO_STEP_MAX_EXAMPLES].sort().values]
@@ -532,7 +507,8 @@ class TwoLayerFamily(ModelFamily):
             counts = torch.bincount(chosen.cpu(), minlength=N)
             subnets[baseline] = self._subnet_entry(ctx, state, counts, "labels", Y, None, None, baseline, t, model)
         drift = diagnostics.weight_drift(_two_layer(initial).input_weights, _two_layer(model).input_weights)
-        lambda_min_H = hidden_gram_lambda_min(state.X, state.W1)
+        cosines = ctx.data.cosines64 if ctx.m <= DENSE_GRAM_MAX_M else None
+        lambda_min_H = hidden_gram_lambda_min(state.X, state.W1, cosines)
         return PointMeasure(
             width=N, V=spread, subnets=subnets, diagnostics=PointDiagnostics(lambda_min_H=lambda_min_H, drift=drift)
         )
