@@ -204,3 +204,20 @@ def test_fine_checkpoints_have_a_log_head_and_a_dense_tail():
     for bad in ({"t_max": 0}, {"t_max": 100, "count": 2}, {"t_max": 100, "tail_fraction": 1.0}):
         with pytest.raises(ValueError, match=next(iter(bad)) if len(bad) == 1 else list(bad)[-1]):
             fine_checkpoints(**bad)
+
+
+def test_the_memory_estimate_counts_the_m_by_m_grams_only_where_a_unit_forms_them():
+    from ebtheory.verify.presets import PAPER_MLP
+    from ebtheory.verify.spec import DENSE_GRAM_MAX_M, H_INF_SPECTRUM_MAX_M, estimate_unit_bytes
+
+    def at(m: int) -> int:
+        return estimate_unit_bytes(dataclasses.replace(PAPER_MLP, ms=(m - 3, m - 2, m - 1, m)))
+
+    N, d = PAPER_MLP.width, 784
+    assert at(60_000) == 12 * 60_000 * N + 4 * N * d + 8 * N * N  # H_inf and the hidden Gram are skipped there
+    assert at(60_000) < 2 * 2**30
+    assert (
+        at(H_INF_SPECTRUM_MAX_M) - (12 * H_INF_SPECTRUM_MAX_M * N + 4 * N * d + 8 * N * N)
+        == 16 * H_INF_SPECTRUM_MAX_M**2
+    )
+    assert at(DENSE_GRAM_MAX_M) - (12 * DENSE_GRAM_MAX_M * N + 4 * N * d + 8 * N * N) == 24 * DENSE_GRAM_MAX_M**2

@@ -87,7 +87,7 @@ from ebtheory.verify.records import (
     Ticket,
     UnitConstants,
 )
-from ebtheory.verify.spec import ExperimentSpec, step_size
+from ebtheory.verify.spec import DENSE_GRAM_MAX_M, H_INF_SPECTRUM_MAX_M, ExperimentSpec, step_size
 
 LEMMA_A_SLACK = 1e-9  # relative float64 slack when checking measured <= bound
 # Lanczos tolerance of the fine-tuning step's lambda_max; the Ritz value is raised by it, so the
@@ -303,12 +303,6 @@ def lemma_a_check(
     )
 
 
-DENSE_GRAM_MAX_M = 4096  # above this lambda_min(H(t)) comes from Lanczos on the matrix-free product
-# Above this many examples a unit does not compute H_inf's spectrum (TwoLayerFamily.summarise): the m x m
-# float64 Gram and its factorisation take 2 m^2 * 8 bytes (4 GiB at the cap, 54 GiB at m = 60,000) and
-# O(m^3) time. lambda0, lambda_max and the predicted t* are then recorded as not measured (None), and the
-# hypotheses that need lambda0 are reported as not recorded, with this reason.
-H_INF_SPECTRUM_MAX_M = 16384
 MATRIX_FREE_MAX_MACS = 2 * 10**9  # above this product cost (m d N) a checkpoint's lambda_min(H) is not measured
 
 

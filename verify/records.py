@@ -158,7 +158,7 @@ class UnitConstants:
     """The bound's constants measured on a two-layer unit (docs/theory.md, section 2).
 
     lambda0, lambda_max: extreme eigenvalues of H_inf on the m inputs, None when not measured (m above
-    ebtheory.verify.families.H_INF_SPECTRUM_MAX_M: the m x m spectrum does not fit); V0: atom spread at
+    ebtheory.verify.spec.H_INF_SPECTRUM_MAX_M: the m x m spectrum does not fit); V0: atom spread at
     t = 0; V_bar: the largest atom spread on the checkpoint grid; L0_sum: measured initial sum loss;
     y_norm2: ||Y||_F^2; eta: the step the unit ran with; eta_times_lambda_max: eta * lambda_max (None
     with lambda_max).

@@ -49,6 +49,12 @@ MAX_K = 10**6  # GFS steps (two-layer) or units kept per layer
 MAX_EARLYBIRD_MASKS = 100_000  # Early-Bird mask times (a distance matrix of that many squared)
 MAX_IMP_ROUNDS = 100
 MAX_SIZES = 1000  # entries of ms, seeds, widths
+DENSE_GRAM_MAX_M = 4096  # two-layer: above this lambda_min(H(t)) comes from Lanczos on the matrix-free product
+# Two-layer: above this many examples a unit does not compute H_inf's spectrum (families.TwoLayerFamily.summarise):
+# the m x m float64 Gram and its factorisation take 2 m^2 * 8 bytes (4 GiB at the cap, 54 GiB at m = 60,000)
+# and O(m^3) time. lambda0, lambda_max and the predicted t* are then recorded as not measured (None), and the
+# hypotheses that need lambda0 are reported as not recorded, with this reason.
+H_INF_SPECTRUM_MAX_M = 16384
 MAX_UNIT_BYTES = 64 * 2**30  # the largest tensors of a unit (estimate_unit_bytes) must fit in 64 GiB
 INPUT_DIMS = {"digits": 64, "fashion-mnist": 784, "mnist": 784, "cifar10": 3072, "synthetic": 64}
 MIN_KAPPA, MAX_KAPPA = 1e-15, 1e15  # float32 weights kappa * N(0, 1) and their squares stay normal
@@ -440,14 +446,15 @@ def estimate_unit_bytes(spec: ExperimentSpec) -> int:
     """A lower estimate of the memory of one unit at the largest m, in bytes: its largest tensors.
 
     Two-layer: the hidden activations H (m x N float64, and float32 in training), the input weights
-    (N x d), the H_inf and hidden-feature Grams (m x m float64) and the GFS atom Gram when it is used
-    (N x N float64). Deep MLP: the activations of every layer (m x width, float32). CNN: the
+    (N x d), the GFS atom Gram (N x N float64), the hidden-feature Gram (m x m float64, up to
+    DENSE_GRAM_MAX_M examples) and H_inf with its factorisation (2 m x m float64, up to H_INF_SPECTRUM_MAX_M). Deep MLP: the activations of every layer (m x width, float32). CNN: the
     activations of the widest stage at the input resolution (m x channels x pixels, float32)."""
     m = max(spec.ms)
     d = INPUT_DIMS[spec.dataset] if spec.dataset in INPUT_DIMS else 784
     if spec.model in TWO_LAYER_MODELS:
         N = spec.width
-        return 12 * m * N + 4 * N * d + 16 * m * m + 8 * N * N
+        grams = (8 if m <= DENSE_GRAM_MAX_M else 0) + (16 if m <= H_INF_SPECTRUM_MAX_M else 0)
+        return 12 * m * N + 4 * N * d + grams * m * m + 8 * N * N
     if spec.model == "deep_mlp":
         return 4 * m * (d + sum(spec.mlp_widths)) * 3 + 4 * d * spec.mlp_widths[0]
     return 4 * m * max(spec.cnn_widths) * d * 3

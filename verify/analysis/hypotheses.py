@@ -68,7 +68,7 @@ def _lazy(unit: UnitRow) -> HypothesisCheck:
     return HypothesisCheck("8.1", name, record.drift_max, "<=", record.lazy_radius, held, "constant taken as 1")
 
 
-# UnitConstants.lambda0 is None above ebtheory.verify.families.H_INF_SPECTRUM_MAX_M examples
+# UnitConstants.lambda0 is None above ebtheory.verify.spec.H_INF_SPECTRUM_MAX_M examples
 NO_LAMBDA0 = "lambda0 not measured: m above H_INF_SPECTRUM_MAX_M (the m x m H_inf spectrum does not fit)"
 
 
