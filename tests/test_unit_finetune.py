@@ -110,6 +110,13 @@ def test_auto_step_of_a_mean_loss_above_the_cap_is_measured_on_a_seeded_subset(m
     assert FAMILIES["ntk"].finetune_step(_context(mean, data), subnet) == step  # deterministic
 
 
-def test_auto_step_is_refused_for_cross_entropy() -> None:
-    with pytest.raises(ValueError, match="finetune_eta must be .*squared loss"):
-        dataclasses.replace(TINY, finetune_eta=0.0, train_loss="cross_entropy")
+def test_auto_step_of_cross_entropy_is_the_per_example_squared_loss_step() -> None:
+    """Cross-entropy is a per-example loss whose output Hessian is at most I/2: it takes the mean-squares step."""
+    subnet, data = _random_subnet_and_data(3, 30)
+    steps = {
+        loss: FAMILIES["ntk"].finetune_step(
+            _context(dataclasses.replace(TINY, finetune_eta=0.0, train_loss=loss), data), subnet
+        )
+        for loss in ("mean_squares", "cross_entropy")
+    }
+    assert steps["cross_entropy"] == steps["mean_squares"]

@@ -399,13 +399,15 @@ class TwoLayerFamily(ModelFamily):
         NTK) + ||H_S||_2^2 (the readout's Gram); the first term is a Lanczos Ritz value at relative
         tolerance FINETUNE_LANCZOS_TOL raised by (1 + tol), an upper bound. The step is at most
         1/lambda_max and at least 1/(2 (1 + tol) lambda_max).
-        Mean loss (mean_squares, e.g. mini-batch SGD in the practitioner regime): the same matrix divided
-        by the number of examples, measured on a seeded subset of at most AUTO_STEP_MAX_EXAMPLES of them
-        (all when m is smaller; the top eigenvalue of a subset's Gram per example estimates the whole
-        set's, with a small upward bias that makes the step safer)."""
+        Mean loss (mean_squares or cross_entropy, e.g. mini-batch SGD in the practitioner regime): the same
+        matrix divided by the number of examples, measured on a seeded subset of at most
+        AUTO_STEP_MAX_EXAMPLES of them (all when m is smaller; the top eigenvalue of a subset's Gram per
+        example estimates the whole set's, with a small upward bias that makes the step safer). For
+        cross-entropy the Gauss-Newton matrix is J^T S J with the softmax Hessian S <= I/2, so the
+        squared-loss bound is conservative by up to 2x."""
         if ctx.spec.finetune_eta > 0:
             return step_size(ctx.spec, ctx.m, finetune=True)
-        per_example = ctx.spec.train_loss == "mean_squares"
+        per_example = ctx.spec.train_loss in ("mean_squares", "cross_entropy")
         with torch.no_grad():
             X = ctx.data.X64
             if per_example and X.shape[0] > AUTO_STEP_MAX_EXAMPLES:

@@ -121,7 +121,7 @@ class ExperimentSpec:
     finetune_steps: int = _f(0, "fine-tuning length after pruning, on the spec's clock (ticks_per_epoch; 0 = none)")
     finetune_eta: float = _f(
         0.01,
-        "fine-tuning step size (same loss and optimiser as pre-training); 0 = auto (two-layer, squared loss): "
+        "fine-tuning step size (same loss and optimiser as pre-training); 0 = auto (two-layer only): "
         "1/lambda_max of each subnetwork's own Gauss-Newton matrix of the training loss "
         "(ebtheory.verify.families.TwoLayerFamily.finetune_step)",
     )
@@ -262,10 +262,10 @@ def validate(spec: ExperimentSpec) -> None:
             f"{max(spec.ms) / min(spec.ms):.4g} under eta_scaling 'inverse_m')",
         )
     _require(
-        spec.finetune_eta > 0 or (spec.model in TWO_LAYER_MODELS and spec.train_loss != "cross_entropy"),
+        spec.finetune_eta > 0 or spec.model in TWO_LAYER_MODELS,
         "finetune_eta",
         spec.finetune_eta,
-        f"> 0, or 0 (auto) for the two-layer models {TWO_LAYER_MODELS} on a squared loss",
+        f"> 0, or 0 (auto) for the two-layer models {TWO_LAYER_MODELS}",
     )
     _require(spec.batch_size >= 0, "batch_size", spec.batch_size, ">= 0 (0 = full batch)")
     _require(0 <= spec.momentum < 1, "momentum", spec.momentum, "in [0, 1)")
