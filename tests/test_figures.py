@@ -165,7 +165,7 @@ def test_fig_f_draws_pruned_and_fine_tuned_accuracy_from_a_real_cnn_run(tmp_path
 
     spec = dataclasses.replace(
         CNN, name="cnn-fig-f", ms=(16, 24, 32, 48), n_test=50, checkpoints=(0, 5, 10), earlybird=False,
-        finetune_steps=2, batch_size=8,
+        earlybird_masks=0, finetune_steps=2, batch_size=8,
     )  # fmt: skip
     run = load_run(run_sweep(spec, tmp_path, device="cpu", progress=False).run_dir)
     paths, fig = _render_capturing("f", run, tmp_path / "figs", monkeypatch)
