@@ -212,3 +212,20 @@ def test_imp_on_a_conv_net_with_batchnorm_rewinds_buffers():
     assert result.remaining[-1] == round(0.2 * (27 + 96))
     for key in ("1.running_mean", "1.running_var", "1.num_batches_tracked", "1.weight"):
         assert torch.equal(model.state_dict()[key], init[key])
+
+
+def test_trainer_from_config_evaluates_the_full_data_only_at_start_and_end(monkeypatch):
+    """With mini-batches a full-data loss per step would cost more than the training; IMP reads none."""
+    import ebtheory.train as train_module
+
+    X, Y = data()
+    config = TrainConfig(optimizer="sgd", lr=0.05, batch_size=4, seed=1)
+    calls = []
+    real = train_module.loss_value
+    monkeypatch.setattr(train_module, "loss_value", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    trained, reference = mlp(0), mlp(0)
+    trainer_from_config(X, Y, config, 12)(trained, [0], lambda t, net: None)
+    assert len(calls) == 2
+    train_with_checkpoints(reference, X, Y, config, [12], keep_states=False)
+    for a, b in zip(trained.parameters(), reference.parameters()):
+        assert torch.equal(a, b)  # the same training, step for step
