@@ -311,7 +311,8 @@ def format_report(analysis: RunAnalysis | RunRecord, time_unit: str | None = Non
     unit = _unit(analysis, time_unit)
     spec = analysis.spec
     lines = [
-        f"run {spec.name} ({spec.hash}): {spec.model} on {spec.dataset}, k = {spec.k}",
+        f"run {spec.name} ({spec.hash}): {spec.model} on {spec.dataset}, "
+        + (f"keeping {spec.keep_fraction:g} of each layer's units" if spec.keep_fraction > 0 else f"k = {spec.k}"),
         f"units {analysis.units_finished}/{analysis.units_expected}, points {analysis.points}/"
         f"{analysis.points_expected}" + ("" if analysis.complete else "  (INCOMPLETE: rerun to resume)"),
         f"times: sizes m are compared in {analysis.time_unit_descriptions[unit]}"
