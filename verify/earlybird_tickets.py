@@ -103,9 +103,10 @@ def imp_ticket(family: ModelFamily, ctx: UnitContext, weights: int, budget: int,
         rewind_iteration=0,
         parameters=chosen,
     )
-    numbers = family.dense_numbers(ctx, model)  # BatchNorm statistics re-estimated (on a copy) for the CNN
-    if t is not None:  # --save-tickets: the IMP ticket beside the EB and GFS tickets of t_EB
-        ctx.keep("ticket_imp", t, model, numbers, always=True)
+    scored = family.scored_net(ctx, model)  # BatchNorm statistics re-estimated (on a copy) for the CNN
+    numbers = ctx.numbers(scored)
+    if t is not None:  # --save-tickets: the IMP ticket beside the EB and GFS tickets of t_EB, as scored
+        ctx.keep("ticket_imp", t, scored, numbers, always=True)
     return Ticket(
         neurons=family.imp_neurons(model, chosen, result.masks),
         params=result.remaining[-1],

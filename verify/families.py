@@ -177,10 +177,14 @@ class ModelFamily(abc.ABC):
         """The fine-tuning step of a subnetwork: spec.finetune_eta (ebtheory.verify.spec.step_size)."""
         return step_size(ctx.spec, ctx.m, finetune=True)
 
+    def scored_net(self, ctx: UnitContext, model: nn.Module) -> nn.Module:
+        """The net whose numbers are reported for a trained `model` (the dense net at a checkpoint, the IMP
+        ticket): `model` itself by default. `model` must be left unchanged (pre-training goes on with it)."""
+        return model
+
     def dense_numbers(self, ctx: UnitContext, model: nn.Module) -> NetworkNumbers:
-        """The reported numbers of a trained net (the dense net at a checkpoint, the IMP ticket); default
-        ctx.numbers(model). `model` itself must be left unchanged (pre-training goes on with it)."""
-        return ctx.numbers(model)
+        """The reported numbers of a trained net: ctx.numbers(self.scored_net(ctx, model))."""
+        return ctx.numbers(self.scored_net(ctx, model))
 
     @abc.abstractmethod
     def earlybird_mask(self, model: nn.Module, ratio: float) -> torch.Tensor:
@@ -698,9 +702,9 @@ class LayerwiseFamily(ModelFamily):
     their incoming weights (ebtheory.prune.layerwise.l1_norm_units, Li et al., ICLR 2017), "random" a
     uniform draw seeded by point_seed(seed, t); their weights unchanged (prune_units), then re-estimated."""
 
-    def dense_numbers(self, ctx: UnitContext, model: nn.Module) -> NetworkNumbers:
-        """The numbers of a copy of `model` with BatchNorm statistics re-estimated on all m examples."""
-        return ctx.numbers(self._recalibrated(ctx, model))
+    def scored_net(self, ctx: UnitContext, model: nn.Module) -> nn.Module:
+        """A copy of `model` with BatchNorm statistics re-estimated on all m examples (`model` without BatchNorm)."""
+        return self._recalibrated(ctx, model)
 
     @staticmethod
     def _recalibrated(ctx: UnitContext, model: nn.Module) -> nn.Module:
