@@ -35,6 +35,7 @@ from ebtheory.figures.common import (
     with_time,
 )
 from ebtheory.verify.records import RunRecord
+from ebtheory.verify.spec import subnetwork_size
 
 NAME = "fig_a_pruned_vs_pretraining"
 METRICS: tuple[tuple[str, str], ...] = (
@@ -97,7 +98,7 @@ def render(run: RunRecord, out_dir: str | Path) -> list[Path]:
     ]
     axes[0, -1].legend(handles=handles, fontsize=7, loc="lower right")
     fig.suptitle(
-        f"Pruned subnetwork (k = {run.spec.k}) against pre-training, {run.spec.dataset}, {run.spec.model} "
+        f"Pruned subnetwork ({subnetwork_size(run.spec)}) against pre-training, {run.spec.dataset}, {run.spec.model} "
         f"(mean over seeds, band = +-1 sd)\n{time_header(analysis)}",
         fontsize=10,
     )

@@ -36,6 +36,7 @@ from ebtheory.verify.analysis import ThresholdSeries
 from ebtheory.verify.analysis.thresholds import DEFINITIONS
 from ebtheory.verify.analysis.timeunits import axis_label
 from ebtheory.verify.records import RunRecord
+from ebtheory.verify.spec import subnetwork_size
 
 NAME = "fig_b_threshold_vs_m"
 PREDICTIONS: tuple[tuple[str, bool, str, str], ...] = (
@@ -43,6 +44,7 @@ PREDICTIONS: tuple[tuple[str, bool, str, str], ...] = (
     ("fixed_eta", True, "predicted t* upper form (run's eta)", "--"),
     ("du_eta", False, "predicted t* (eta = lambda0/m^2, not run)", ":"),
 )
+
 CENSOR_MARKERS = {"left": "v", "right": "^"}
 
 
@@ -138,7 +140,7 @@ def render(run: RunRecord, out_dir: str | Path) -> list[Path]:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=6)
     fig.suptitle(
-        f"Pre-training threshold against m ({run.spec.dataset}, k = {run.spec.k}); {time_header(analysis)}",
+        f"Pre-training threshold against m ({run.spec.dataset}, {subnetwork_size(run.spec)}); {time_header(analysis)}",
         fontsize=10,
     )
     fig.tight_layout()

@@ -30,12 +30,14 @@ from ebtheory.figures.common import (
     time_of,
     with_time,
 )
+from ebtheory.verify.spec import subnetwork_size
 
 NAME = "fig_e_baselines"
 METRICS: tuple[tuple[str, str], ...] = (
     ("train_acc", "pruned train accuracy"),
     ("train_loss_mean", "pruned train loss L/m (labels)"),
 )
+
 STYLES = {"gfs_labels": "-", "gfs_dense": "--", "magnitude": ":", "random": "-."}
 
 
@@ -69,9 +71,11 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
             if row_index == 0:
                 ax.set_title(f"m = {m}")
             ax.grid(True, alpha=0.3)
-    k = run.spec.k
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"GFS against baselines at equal k = {k} (mean over seeds, band = +-1 sd); {time_header(analysis)}")
+    fig.suptitle(
+        f"GFS against baselines at equal size, {subnetwork_size(run.spec)} (mean over seeds, band = +-1 sd); "
+        f"{time_header(analysis)}"
+    )
     return save_figure(fig, out_dir, NAME)
 
 

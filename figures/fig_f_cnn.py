@@ -33,6 +33,7 @@ from ebtheory.figures.common import (
     with_time,
 )
 from ebtheory.verify.records import PointRow
+from ebtheory.verify.spec import subnetwork_size
 
 NAME = "fig_f_cnn"
 CNN_LABELS = {
@@ -101,7 +102,7 @@ def render(run: Any, out_dir: str | Path) -> list[Path]:
     axes[-1, -1].legend(fontsize=7)
     fig.suptitle(
         f"CNN: pruned accuracy against pre-training ({run.spec.dataset}, "
-        f"k = {run.spec.k} channels per layer; mean over seeds, band = +-1 sd)"
+        f"{subnetwork_size(run.spec)}; mean over seeds, band = +-1 sd)"
     )
     fig.tight_layout()
     return save_figure(fig, out_dir, NAME)

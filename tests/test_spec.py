@@ -221,3 +221,11 @@ def test_the_memory_estimate_counts_the_m_by_m_grams_only_where_a_unit_forms_the
         == 16 * H_INF_SPECTRUM_MAX_M**2
     )
     assert at(DENSE_GRAM_MAX_M) - (12 * DENSE_GRAM_MAX_M * N + 4 * N * d + 8 * N * N) == 24 * DENSE_GRAM_MAX_M**2
+
+
+def test_headers_name_the_subnetwork_size_that_decides_it():
+    from ebtheory.verify.presets import PAPER_CNN, QUICK
+    from ebtheory.verify.spec import subnetwork_size
+
+    assert subnetwork_size(QUICK) == "k = 128"
+    assert subnetwork_size(PAPER_CNN) == "keeping 0.5 of each layer's units"  # its k is unused

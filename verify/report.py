@@ -28,7 +28,7 @@ from ebtheory.verify.analysis.fits import FitSet, Interval, LineFit
 from ebtheory.verify.analysis.tables import TICKETS
 from ebtheory.verify.analysis.timeunits import TIME_UNITS, clock_name
 from ebtheory.verify.records import RunRecord
-from ebtheory.verify.spec import MINIBATCH_OPTIMIZERS
+from ebtheory.verify.spec import MINIBATCH_OPTIMIZERS, subnetwork_size
 
 __all__ = [
     "TICKETS",
@@ -311,8 +311,7 @@ def format_report(analysis: RunAnalysis | RunRecord, time_unit: str | None = Non
     unit = _unit(analysis, time_unit)
     spec = analysis.spec
     lines = [
-        f"run {spec.name} ({spec.hash}): {spec.model} on {spec.dataset}, "
-        + (f"keeping {spec.keep_fraction:g} of each layer's units" if spec.keep_fraction > 0 else f"k = {spec.k}"),
+        f"run {spec.name} ({spec.hash}): {spec.model} on {spec.dataset}, " + subnetwork_size(spec),
         f"units {analysis.units_finished}/{analysis.units_expected}, points {analysis.points}/"
         f"{analysis.points_expected}" + ("" if analysis.complete else "  (INCOMPLETE: rerun to resume)"),
         f"times: sizes m are compared in {analysis.time_unit_descriptions[unit]}"

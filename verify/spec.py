@@ -525,6 +525,12 @@ def step_size(spec: ExperimentSpec, m: int, finetune: bool = False) -> float:
     return base * max(spec.ms) / m if spec.eta_scaling == "inverse_m" else base
 
 
+def subnetwork_size(spec: ExperimentSpec) -> str:
+    """How big the spec's subnetworks are, for report and figure headers: 'k = K', or the fraction of each
+    layer's units when keep_fraction decides it (layer-wise models; k is then unused)."""
+    return f"keeping {spec.keep_fraction:g} of each layer's units" if spec.keep_fraction > 0 else f"k = {spec.k}"
+
+
 def earlybird_times(spec: ExperimentSpec) -> tuple[int, ...]:
     """Iterations at which the Early-Bird mask is drawn: spec.earlybird_masks evenly spaced over
     [0, max checkpoint] (rounded, duplicates dropped), or the checkpoint grid when it is 0."""
