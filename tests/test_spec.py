@@ -17,10 +17,10 @@ from ebtheory.verify.spec import ExperimentSpec, log_checkpoints, run_dir_name, 
 # 5 sizes x 5 seeds (issue 10.4): their recorded runs (quick-c0041dc73335, fashion-45d1f361f716) are
 # of the old specs and stay findable under the old hashes.
 PINNED_HASHES = {
-    "tiny": "df52ff9a5c40",
-    "quick": "3675dc103e7e",
-    "fashion": "b28f1120d551",
-    "mnist-paper": "1e3974769c0c",
+    "tiny": "b3ffec3b0c48",  # moved for dtype float64 (docs/theory.md, section 7.3; was df52ff9a5c40)
+    "quick": "6c12d26ad4f0",  # moved for dtype float64 (was 3675dc103e7e)
+    "fashion": "b58156744144",  # moved for dtype float64 (was b28f1120d551)
+    "mnist-paper": "d7da9b226a37",  # moved for dtype float64 (was 1e3974769c0c)
     "paper-mlp": "cb4578abed92",
     "cnn": "807afec58816",  # moved for issue 12.3: the paper-cnn regime at smoke size (was 8e186373a434)
     "paper-cnn": "7b95e736e1a9",
@@ -229,3 +229,31 @@ def test_headers_name_the_subnetwork_size_that_decides_it():
 
     assert subnetwork_size(QUICK) == "k = 128"
     assert subnetwork_size(PAPER_CNN) == "keeping 0.5 of each layer's units"  # its k is unused
+
+
+def test_dtype_and_input_jitter_are_checked_with_the_range_named():
+    base = ExperimentSpec()
+    assert base.dtype == "float32" and base.input_jitter == 0.0
+    with pytest.raises(ValueError, match=r"dtype must be one of \('float32', 'float64'\); got dtype='float16'"):
+        dataclasses.replace(base, dtype="float16")
+    # 1e-12 rounds away in float32: refused rather than a check that cannot fail
+    with pytest.raises(ValueError, match=r"input_jitter must be 0, or in \[2.38e-07, 0.001\] for dtype 'float32'"):
+        dataclasses.replace(base, input_jitter=1e-12)
+    assert dataclasses.replace(base, dtype="float64", input_jitter=1e-12).input_jitter == 1e-12
+    with pytest.raises(ValueError, match="input_jitter"):
+        dataclasses.replace(base, dtype="float64", input_jitter=0.01)
+    assert dataclasses.replace(base, dtype="float32").hash == base.hash  # the default: old runs keep their hash
+
+
+def test_float64_specs_train_and_measure_in_float64():
+    from ebtheory.verify.presets import TINY
+    from ebtheory.verify.unit import build_model, load_unit_data
+
+    assert TINY.dtype == "float64"
+    data = load_unit_data(TINY, 16, 0)
+    model = build_model(TINY, data, 0)
+    assert data.X.dtype == data.Y.dtype == data.X_test.dtype == torch.float64
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    single = dataclasses.replace(TINY, dtype="float32")
+    assert load_unit_data(single, 16, 0).X.dtype == torch.float32
+    assert torch.equal(load_unit_data(single, 16, 0).X.to(torch.float64), data.X)  # an exact widening

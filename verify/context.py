@@ -34,7 +34,7 @@ class UnitData:
     """Training subset (X, one-hot Y, labels y) and test split of one unit, on CPU.
 
     X is (m, d) on the unit sphere for the fully connected nets (docs/theory.md, section 1), or the
-    images as stored for the CNN; Y = one_hot(y) (float32, m x C)."""
+    images as stored for the CNN; Y = one_hot(y) (m x C); X, X_test and Y in spec.dtype."""
 
     X: torch.Tensor
     Y: torch.Tensor
@@ -59,20 +59,31 @@ class UnitData:
 
 def load_unit_data(spec: ExperimentSpec, m: int, seed: int, *, unit_sphere: bool) -> UnitData:
     """Data of unit (m, seed): ebtheory.data.selection.training_subset (the subset `ebtheory estimate`
-    draws for the same (m, seed)), inputs projected onto the unit sphere when `unit_sphere`."""
+    draws for the same (m, seed)), inputs projected onto the unit sphere when `unit_sphere`, in spec.dtype."""
     subset = training_subset(spec.dataset, spec.data_dir, m, seed, balanced=spec.balanced, n_test=spec.n_test)
     X, X_test = subset.X, subset.X_test
     if unit_sphere:
         X, X_test = flatten_unit_sphere(X), flatten_unit_sphere(X_test)
+    dtype = getattr(torch, spec.dtype)  # float32 as loaded, or float64 (spec.dtype: exact widening)
+    X, X_test = X.to(dtype), X_test.to(dtype)
+    if spec.input_jitter > 0:
+        X = jittered(X, spec.input_jitter, seed=1_000_003 * seed + m)
     return UnitData(
         X=X,
-        Y=one_hot(subset.y, subset.num_classes),
+        Y=one_hot(subset.y, subset.num_classes).to(dtype),
         y=subset.y,
         X_test=X_test,
         y_test=subset.y_test,
         num_classes=subset.num_classes,
         input_shape=subset.input_shape,
     )
+
+
+def jittered(X: torch.Tensor, relative: float, seed: int) -> torch.Tensor:
+    """X (1 + relative s) elementwise with seeded random signs s in {-1, +1} (spec.input_jitter): every
+    nonzero input moves by `relative` of its size, in X's dtype."""
+    signs = torch.randint(0, 2, X.shape, generator=torch.Generator().manual_seed(seed)).to(X.dtype) * 2 - 1
+    return X * (1 + relative * signs)
 
 
 def sum_squared_loss(outputs: torch.Tensor, target: torch.Tensor) -> float:

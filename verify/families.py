@@ -374,8 +374,8 @@ class _TwoLayerState:
 
     @classmethod
     def of(cls, model: nn.Module, data: UnitData) -> _TwoLayerState:
-        # float64 from the float32 weights, so the selection does not depend on float32 BLAS
-        # summation order (threads, CPU model): H = relu(X W1^T), the form of ebtheory.models._TwoLayer.
+        # float64 from the weights (spec.dtype: float32 or float64), so the selection does not depend on
+        # float32 BLAS summation order (threads, CPU model): H = relu(X W1^T), the form of ebtheory.models._TwoLayer.
         net = _two_layer(model)
         X = data.X64
         W1 = net.input_weights.detach().to("cpu", torch.float64)
@@ -393,7 +393,8 @@ class TwoLayerFamily(ModelFamily):
         self._builder = builder
 
     def build(self, spec: ExperimentSpec, data: UnitData, seed: int) -> nn.Module:
-        return self._builder(spec, int(data.X.shape[1]), data.num_classes, seed)
+        """The dense net, initialised as in float32 and held in the data's dtype (spec.dtype)."""
+        return self._builder(spec, int(data.X.shape[1]), data.num_classes, seed).to(data.X.dtype)
 
     def finetune_step(self, ctx: UnitContext, subnet: nn.Module) -> float:
         """spec.finetune_eta, or with finetune_eta = 0 (auto) 1/lambda_max of the subnetwork's Gauss-Newton
@@ -442,7 +443,8 @@ class TwoLayerFamily(ModelFamily):
         t: int = -1,
         dense: nn.Module | None = None,
     ) -> SubnetEntry:
-        subnet = pruned_two_layer(state.W1.float(), state.W2.float(), counts.cpu()).to(ctx.device)
+        dtype = ctx.data.X.dtype  # spec.dtype
+        subnet = pruned_two_layer(state.W1.to(dtype), state.W2.to(dtype), counts.cpu()).to(ctx.device)
         numbers = ctx.numbers(subnet)
         ctx.keep(name, t, subnet, numbers, dense=dense, counts=counts.cpu())
         with torch.no_grad():
@@ -566,8 +568,9 @@ class TwoLayerFamily(ModelFamily):
         )
         iterations = (t, ctx.spec.finetune_steps)
         tickets = {}
+        dtype = ctx.data.X.dtype  # spec.dtype
         for name, counts in (("earlybird", mask.long()), ("gfs", chosen.counts)):
-            subnet = pruned_two_layer(state.W1.float(), state.W2.float(), counts).to(ctx.device)
+            subnet = pruned_two_layer(state.W1.to(dtype), state.W2.to(dtype), counts).to(ctx.device)
             tickets[name] = self.ticket(
                 ctx,
                 subnet,
@@ -876,7 +879,7 @@ class DeepMLPFamily(LayerwiseFamily):
     name = "deep_mlp"
 
     def build(self, spec: ExperimentSpec, data: UnitData, seed: int) -> nn.Module:
-        return DeepMLP(int(data.X.shape[1]), spec.mlp_widths, data.num_classes, seed=seed)
+        return DeepMLP(int(data.X.shape[1]), spec.mlp_widths, data.num_classes, seed=seed).to(data.X.dtype)
 
     def earlybird_mask(self, model: nn.Module, ratio: float) -> torch.Tensor:
         """Hidden neurons of every hidden layer by ||w_r||_2 of their incoming weights, one global ratio."""
@@ -947,7 +950,8 @@ class CNNFamily(LayerwiseFamily):
 
     def build(self, spec: ExperimentSpec, data: UnitData, seed: int) -> nn.Module:
         channels = data.input_shape[0] if len(data.input_shape) == 3 else 1
-        return ResidualCNN(channels, data.num_classes, data.input_shape[-1], widths=spec.cnn_widths, seed=seed)
+        net = ResidualCNN(channels, data.num_classes, data.input_shape[-1], widths=spec.cnn_widths, seed=seed)
+        return net.to(data.X.dtype)
 
     def earlybird_mask(self, model: nn.Module, ratio: float) -> torch.Tensor:
         """Inner channels by |gamma| of each residual block's bn1: the block outputs must match the

@@ -91,15 +91,19 @@ def gradient_descent(
         return torch.empty(*shape, dtype=kind, device=device)
 
     # Preallocated buffers: at the presets' sizes a step is a few products of ~1e7 multiply-adds,
-    # and fresh allocations cost a fifth of it.
+    # and fresh allocations cost a fifth of it. The C x m residual and C x N readout layouts: products
+    # with the few (C) outputs as the rows are 3-4x faster in MKL than the m x C ones (verify/bench).
     pre, hidden, back = buffer(m, N), buffer(m, N), buffer(m, N)
-    residual, grad_W1 = buffer(m, Y.shape[1]), buffer(*W1.shape)
+    C = Y.shape[1]
+    residual, readout = buffer(C, m), W2.T.contiguous()
+    targets, inputs = Y.T.contiguous(), X.T.contiguous()
+    grad_W1, grad_W2 = buffer(X.shape[1], N), buffer(C, N)
     with torch.no_grad():
         for t in range(total + 1):
             torch.mm(X, W1.T, out=pre)
             torch.clamp_min(pre, 0.0, out=hidden)
-            torch.mm(hidden, W2, out=residual)
-            residual.sub_(Y)
+            torch.mm(readout, hidden.T, out=residual)
+            residual.sub_(targets)
             flat = residual.view(-1)
             value = 0.5 * float(torch.dot(flat, flat)) * scale
             if not math.isfinite(value):
@@ -109,10 +113,12 @@ def gradient_descent(
                 on_checkpoint(t, model)
             if t == total:
                 break
-            torch.mm(residual, W2.T, out=back)
+            torch.mm(residual.T, readout, out=back)
             _relu_backward_(back, pre)
             if trained_readout:
-                W2.sub_(hidden.T @ residual, alpha=lr * scale)
-            torch.mm(back.T, X, out=grad_W1)
-            W1.sub_(grad_W1, alpha=lr * scale)
+                torch.mm(residual, hidden, out=grad_W2)
+                W2.sub_(grad_W2.T, alpha=lr * scale)
+                readout.copy_(W2.T)
+            torch.mm(inputs, back, out=grad_W1)
+            W1.sub_(grad_W1.T, alpha=lr * scale)
     return losses

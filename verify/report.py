@@ -417,9 +417,9 @@ def spectral_prediction(run: RunRecord) -> Any:
     """The spectral threshold predictor of the run (ebtheory.verify.analysis.prediction.predict_run,
     calibrated at the smallest complete m; docs/theory.md, section 9). ValueError when the run is not
     one it can predict (it says why)."""
-    from ebtheory.verify.analysis.prediction import predict_run
+    from ebtheory.verify.analysis.prediction import default_prediction
 
-    return predict_run(run)
+    return default_prediction(run)
 
 
 def format_prediction(prediction: Any) -> str:

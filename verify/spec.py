@@ -32,6 +32,9 @@ TWO_LAYER_MODELS = ("ntk", "mean_field")  # exact GFS, baselines, Lemma A and th
 BN_MODELS = ("cnn",)  # models with BatchNorm (Early-Bird scores and its L1 penalty)
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "synthetic")
 OPTIMIZERS = ("gd", "sgd", "adam")
+DTYPES = ("float32", "float64")
+DTYPE_EPS = {"float32": 2.0**-23, "float64": 2.0**-52}  # machine epsilons (the spec module does not import torch)
+MAX_INPUT_JITTER = 1e-3
 MINIBATCH_OPTIMIZERS = ("sgd", "adam")  # optimizers that take batch_size and may count epochs
 TRAIN_LOSSES = ("sum_squares", "mean_squares", "cross_entropy")
 BASELINES = ("magnitude", "random")
@@ -99,6 +102,17 @@ class ExperimentSpec:
     )
     cnn_widths: tuple[int, ...] = _f((16, 32), "channel widths of the residual CNN stages")
     mlp_widths: tuple[int, ...] = _f((128, 128), "hidden widths of the deep MLP (model 'deep_mlp')")
+    dtype: str = _f(
+        "float32",
+        f"float type of the data, the training and every net measured, one of {DTYPES}; 'float64' makes the "
+        "dense trajectory, and so the thresholds, reproducible across machines at about twice the training cost "
+        "(docs/theory.md, section 7.3)",
+    )
+    input_jitter: float = _f(
+        0.0,
+        "relative perturbation of every training input, x -> x (1 + input_jitter s) with seeded random signs s, "
+        "applied in spec.dtype: a reproducibility check against the unperturbed run (ebtheory compare); 0 = none",
+    )
     optimizer: str = _f("gd", f"pre-training optimiser, one of {OPTIMIZERS}")
     train_loss: str = _f("sum_squares", f"pre-training loss, one of {TRAIN_LOSSES}")
     eta: float = _f(0.01, "pre-training step size eta (at the largest m when eta_scaling is 'inverse_m')")
@@ -216,6 +230,15 @@ def validate(spec: ExperimentSpec) -> None:
     _require(spec.dataset in DATASETS, "dataset", spec.dataset, f"one of {DATASETS}")
     _require(spec.model in MODELS, "model", spec.model, f"one of {MODELS}")
     _require(spec.optimizer in OPTIMIZERS, "optimizer", spec.optimizer, f"one of {OPTIMIZERS}")
+    _require(spec.dtype in DTYPES, "dtype", spec.dtype, f"one of {DTYPES}")
+    smallest_jitter = 2 * DTYPE_EPS.get(spec.dtype, 0.0)
+    _require(
+        spec.input_jitter == 0 or smallest_jitter <= spec.input_jitter <= MAX_INPUT_JITTER,
+        "input_jitter",
+        spec.input_jitter,
+        f"0, or in [{smallest_jitter:.3g}, {MAX_INPUT_JITTER:g}] for dtype {spec.dtype!r} (below 2 machine epsilons "
+        "the perturbation would round away and the check could not fail)",
+    )
     _require(spec.train_loss in TRAIN_LOSSES, "train_loss", spec.train_loss, f"one of {TRAIN_LOSSES}")
     _require(spec.output_mode in ("signs", "vectors"), "output_mode", spec.output_mode, "'signs' or 'vectors'")
     _require(spec.threshold_loss in THRESHOLD_LOSSES, "threshold_loss", spec.threshold_loss, "'sum' or 'mean'")
@@ -445,8 +468,8 @@ def prunable_widths(spec: ExperimentSpec) -> tuple[int, ...]:
 def estimate_unit_bytes(spec: ExperimentSpec) -> int:
     """A lower estimate of the memory of one unit at the largest m, in bytes: its largest tensors.
 
-    Two-layer: the hidden activations H (m x N float64, and float32 in training), the input weights
-    (N x d), the GFS atom Gram (N x N float64), the hidden-feature Gram (m x m float64, up to
+    Two-layer: the hidden activations H (m x N float64, and in spec.dtype in training), the input weights
+    (N x d, spec.dtype), the GFS atom Gram (N x N float64), the hidden-feature Gram (m x m float64, up to
     DENSE_GRAM_MAX_M examples) and H_inf with its factorisation (2 m x m float64, up to H_INF_SPECTRUM_MAX_M). Deep MLP: the activations of every layer (m x width, float32). CNN: the
     activations of the widest stage at the input resolution (m x channels x pixels, float32)."""
     m = max(spec.ms)
@@ -454,7 +477,8 @@ def estimate_unit_bytes(spec: ExperimentSpec) -> int:
     if spec.model in TWO_LAYER_MODELS:
         N = spec.width
         grams = (8 if m <= DENSE_GRAM_MAX_M else 0) + (16 if m <= H_INF_SPECTRUM_MAX_M else 0)
-        return 12 * m * N + 4 * N * d + grams * m * m + 8 * N * N
+        training = 8 if spec.dtype == "float64" else 4
+        return (8 + training) * m * N + training * N * d + grams * m * m + 8 * N * N
     if spec.model == "deep_mlp":
         return 4 * m * (d + sum(spec.mlp_widths)) * 3 + 4 * d * spec.mlp_widths[0]
     return 4 * m * max(spec.cnn_widths) * d * 3

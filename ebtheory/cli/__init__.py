@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("ebtheory.cli.run", "run a verification sweep (pre-train, prune, fine-tune) from a preset"),
     "report": ("ebtheory.cli.report", "print the verdict table of a recorded run"),
     "figures": ("ebtheory.cli.figures", "render the paper figures from a recorded run"),
+    "compare": ("ebtheory.cli.compare", "do two runs of one spec agree (other machine, perturbed inputs)?"),
     "export": ("ebtheory.cli.export", "write a recorded run as one tidy table (csv or parquet)"),
     "predict": ("ebtheory.cli.predict", "predict thresholds at every m of a run from one calibration size (spectral)"),
     "bench": ("ebtheory.cli.bench", "benchmark greedy forward selection and lambda0"),

@@ -18,12 +18,12 @@ Sizes m are compared in the run's comparison unit (tau for GD, epochs for SGD) b
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 from ebtheory.verify.analysis.fits import FitSet, Observation, fit_thresholds
 from ebtheory.verify.analysis.hypotheses import UnitHypotheses, run_hypotheses
+from ebtheory.verify.analysis.per_run import per_run
 from ebtheory.verify.analysis.tables import (
     GFS_SUBNETS,
     AccuracyRow,
@@ -312,18 +312,11 @@ def _series(
     )
 
 
-_CACHE: dict[int, tuple[weakref.ref[RunRecord], RunAnalysis]] = {}
-
-
+@per_run
 def analyze(run: RunRecord) -> RunAnalysis:
-    """The analysis of a loaded run (ebtheory.verify.records.load_run). Cached per RunRecord object,
-    so the report and every figure of one command share one computation."""
-    cached = _CACHE.get(id(run))
-    if cached is not None and cached[0]() is run:
-        return cached[1]
-    analysis = _analyze(run)
-    _CACHE[id(run)] = (weakref.ref(run, lambda _: _CACHE.pop(id(run), None)), analysis)
-    return analysis
+    """The analysis of a loaded run (ebtheory.verify.records.load_run). Computed once per RunRecord
+    object (analysis.per_run), so the report and every figure of one command share one computation."""
+    return _analyze(run)
 
 
 def _analyze(run: RunRecord) -> RunAnalysis:

@@ -2,16 +2,55 @@
 verdicts, every threshold within a relative tolerance (issue 10.5; docs/theory.md, section 7).
 
 ``analysis_differences(a, b, rel=0.01) -> list[str]``: one line per difference, empty when they agree.
-Compared: per threshold series, each cell's censoring flag, its threshold (or censoring bound) in
+The specs must be the same but for spec.input_jitter (the perturbation a reproducibility check applies).
+``threshold_agreement(a, b) -> ThresholdAgreement``: how many thresholds both reached and their largest
+relative difference. Compared: per threshold series, each cell's censoring flag, its threshold (or censoring bound) in
 iterations within `rel`, and the fits' growth verdict in every time unit; Lemma A's held-everywhere
 verdict per target; each unit's hypothesis verdicts (held / failed / not recorded).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from ebtheory.verify.analysis import RunAnalysis
+from ebtheory.verify.spec import ExperimentSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class ThresholdAgreement:
+    """Over every (series, m, seed) cell of two analyses: cells compared, cells both reached (uncensored
+    in both), and the largest relative difference of their thresholds in iterations (None: none reached)."""
+
+    cells: int
+    both_reached: int
+    max_relative: float | None
+
+
+def _unperturbed_hash(spec: ExperimentSpec) -> str:
+    return dataclasses.replace(spec, input_jitter=0.0).hash
+
+
+def threshold_agreement(a: RunAnalysis, b: RunAnalysis) -> ThresholdAgreement:
+    """The agreement of the thresholds of `a` and `b`, cell by cell (cells present in both)."""
+    cells = both = 0
+    worst: float | None = None
+    for key, sa in a.thresholds.items():
+        sb = b.thresholds.get(key)
+        if sb is None:
+            continue
+        cells_b = {(c.m, c.seed): c for c in sb.cells}
+        for ca in sa.cells:
+            cb = cells_b.get((ca.m, ca.seed))
+            if cb is None:
+                continue
+            cells += 1
+            if ca.t is not None and cb.t is not None and ca.censoring == cb.censoring == "none":
+                both += 1
+                relative = abs(ca.t - cb.t) / max(abs(cb.t), 1e-300)
+                worst = relative if worst is None else max(worst, relative)
+    return ThresholdAgreement(cells=cells, both_reached=both, max_relative=worst)
 
 
 def _close(x: float | None, y: float | None, rel: float) -> bool:
@@ -25,8 +64,8 @@ def analysis_differences(a: RunAnalysis, b: RunAnalysis, rel: float = 0.01) -> l
     if not 0 <= rel < 1:
         raise ValueError(f"rel must lie in [0, 1); got rel={rel}")
     out: list[str] = []
-    if a.spec.hash != b.spec.hash:
-        out.append(f"spec hash {a.spec.hash} != {b.spec.hash}")
+    if _unperturbed_hash(a.spec) != _unperturbed_hash(b.spec):
+        out.append(f"spec hash {a.spec.hash} != {b.spec.hash} (beyond input_jitter)")
     for key in sorted(set(a.thresholds) | set(b.thresholds)):
         sa, sb = a.thresholds.get(key), b.thresholds.get(key)
         if sa is None or sb is None:

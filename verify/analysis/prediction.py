@@ -48,6 +48,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ebtheory import symbolic
+from ebtheory.verify.analysis.per_run import per_run
 from ebtheory.verify.analysis.thresholds import curve_threshold, first_crossing
 from ebtheory.verify.analysis.timeunits import time_scale
 from ebtheory.verify.records import PointRow, RunRecord
@@ -66,6 +67,7 @@ __all__ = [
     "RunPrediction",
     "SizePrediction",
     "ThresholdComparison",
+    "default_prediction",
     "predict_run",
     "require_predictable",
 ]
@@ -620,3 +622,10 @@ def _compare(
             )
         )
     return out
+
+
+@per_run
+def default_prediction(run: RunRecord) -> RunPrediction:
+    """predict_run(run) with its defaults (calibrated at the smallest complete m), computed once per
+    loaded run: the report's prediction section and figure (i) of one command share it."""
+    return predict_run(run)
