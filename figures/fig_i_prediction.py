@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ebtheory.figures.common import FigureSkipped, m_axis, m_colors, save_figure, script_main
-from ebtheory.verify.analysis.prediction import PREDICTED_DEFINITIONS, predict_run
+from ebtheory.verify.analysis.prediction import PREDICTED_DEFINITIONS, default_prediction
 from ebtheory.verify.analysis.timeunits import time_scale
 from ebtheory.verify.records import RunRecord
 
@@ -29,7 +29,7 @@ DEFINITION_NAMES = {"relative": "(a) relative", "absolute": "(b) below abs_tol",
 def render(run: RunRecord, out_dir: str | Path) -> list[Path]:
     """Draw figure (i) from a RunRecord into out_dir; return the PNG and PDF paths."""
     try:
-        prediction = predict_run(run)
+        prediction = default_prediction(run)
     except ValueError as error:
         raise FigureSkipped(f"figure (i) needs a predictable two-layer NTK GD run: {error}") from None
     spec = run.spec
