@@ -79,3 +79,46 @@ def test_divergence_is_reported_like_ebtheory_train() -> None:
     config = TrainConfig(optimizer="gd", lr=1e6, loss="sum_squares")
     with pytest.raises(TrainingDivergedError, match="lr"):
         fast_gd.gradient_descent(TwoLayerNTK(4, 8, 2), X, Y, config, [200])
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), m=st.integers(4, 30), N=st.integers(3, 24), rounds=st.integers(1, 3))
+def test_imp_with_the_closed_form_trainer_matches_the_autograd_trainer(seed: int, m: int, N: int, rounds: int) -> None:
+    """IMP (rewind to 0) on the NTK net: the same masks, rewind state and final weights with fast_gd.imp_trainer
+    as with ebtheory.prune.imp.trainer_from_config, in float64 where the two loops agree to round-off."""
+    from ebtheory.prune.imp import iterative_magnitude_pruning, trainer_from_config
+
+    X, Y = (tensor.double() for tensor in _data(seed, m, 6, 2))
+    config = TrainConfig(optimizer="gd", lr=0.05, loss="sum_squares")
+    results, nets = [], []
+    for make in (fast_gd.imp_trainer, trainer_from_config):
+        model = TwoLayerNTK(6, N, 2, kappa=0.5, seed=seed).double()
+        trainers = iter([make(X, Y, config, steps, "cpu") for steps in (7, 5, 6, 4)[: rounds + 1]])
+        result = iterative_magnitude_pruning(
+            model,
+            lambda net, checkpoints, callback, trainers=trainers: next(trainers)(net, checkpoints, callback),
+            target_remaining=max(1, (N * 6) // 3),
+            rounds=rounds,
+            parameters=[(model, "input_weights")],  # as the two-layer family prunes (imp_parameters)
+        )
+        results.append(result)
+        nets.append(model)
+    fast, slow = results
+    assert fast.remaining == slow.remaining
+    assert all(torch.equal(a, b) for a, b in zip(fast.masks, slow.masks))
+    torch.testing.assert_close(fast.rewind_state["input_weights"], slow.rewind_state["input_weights"])
+    torch.testing.assert_close(nets[0].input_weights_orig, nets[1].input_weights_orig, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(nets[0](X), nets[1](X), rtol=1e-10, atol=1e-12)  # the prune hook's weights
+    pruned = ~fast.masks[0]
+    assert torch.all(nets[0].input_weights[pruned] == 0)
+
+
+def test_imp_trainer_falls_back_to_autograd_for_other_configs() -> None:
+    X, Y = _data(0, 12, 6, 2)
+    config = TrainConfig(optimizer="gd", lr=0.05, loss="sum_squares", momentum=0.9)
+    model, twin = TwoLayerNTK(6, 8, 2, seed=0), TwoLayerNTK(6, 8, 2, seed=0)
+    from ebtheory.prune.imp import trainer_from_config
+
+    fast_gd.imp_trainer(X, Y, config, 5, "cpu")(model, [], lambda t, net: None)
+    trainer_from_config(X, Y, config, 5, "cpu")(twin, [], lambda t, net: None)
+    assert torch.equal(model.input_weights, twin.input_weights)

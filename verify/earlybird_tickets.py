@@ -28,9 +28,10 @@ import torch
 from torch import nn
 
 from ebtheory.prune.earlybird import EarlyBirdDetector, distance_matrix
-from ebtheory.prune.imp import iterative_magnitude_pruning, trainer_from_config
+from ebtheory.prune.imp import iterative_magnitude_pruning
 from ebtheory.verify.context import UnitContext
 from ebtheory.verify.families import ModelFamily, TicketPair
+from ebtheory.verify.fast_gd import imp_trainer
 from ebtheory.verify.records import EarlyBirdSettings, Ticket, Tickets
 from ebtheory.verify.spec import ExperimentSpec, earlybird_ratio
 
@@ -92,9 +93,7 @@ def imp_ticket(family: ModelFamily, ctx: UnitContext, weights: int, budget: int,
     chosen = family.imp_parameters(model)
     parts = split_budget(budget, spec.imp_rounds + 1)
     config = ctx.train_config()
-    trainers = iter(
-        [trainer_from_config(ctx.data.X, ctx.targets, config, ctx.iterations(s), ctx.device) for s in parts]
-    )
+    trainers = iter([imp_trainer(ctx.data.X, ctx.targets, config, ctx.iterations(s), ctx.device) for s in parts])
     result = iterative_magnitude_pruning(
         model,
         lambda net, checkpoints, callback: next(trainers)(net, checkpoints, callback),

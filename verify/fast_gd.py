@@ -25,7 +25,8 @@ from torch import nn
 
 from ebtheory.models import TwoLayerNTK
 from ebtheory.prune.gfs import PrunedTwoLayer
-from ebtheory.train import TrainConfig, TrainingDivergedError
+from ebtheory.prune.imp import TrainFunction, trainer_from_config
+from ebtheory.train import CheckpointCallback, TrainConfig, TrainingDivergedError
 
 SQUARED_LOSSES = ("sum_squares", "mean_squares")
 
@@ -66,16 +67,23 @@ def gradient_descent(
     config: TrainConfig,
     checkpoints: Sequence[int],
     on_checkpoint: Callable[[int, nn.Module], None] | None = None,
+    mask: torch.Tensor | None = None,
 ) -> np.ndarray:
     """Train `model` in place for max(checkpoints) GD iterations (module docstring); call
     on_checkpoint(t, model) at each checkpoint t, before update t + 1. Returns the loss after every
-    iteration 0..T (units of config.loss). Requires supports(model, config)."""
+    iteration 0..T (units of config.loss). Requires supports(model, config).
+
+    mask: a 0/1 tensor of the input weights' shape; the update is then (grad_W1 L) * mask, the gradient
+    of W1 = W_orig * mask with respect to W_orig (torch.nn.utils.prune's form, as IMP trains)."""
     if not supports(model, config):
         raise ValueError(f"gradient_descent runs full-batch GD on a squared loss for two-layer nets; got {config}")
     wanted = sorted({int(t) for t in checkpoints})
     total = wanted[-1]
     net = cast(TwoLayerNTK | PrunedTwoLayer, model)
     W1: torch.Tensor = net.input_weights.data
+    if mask is not None and tuple(mask.shape) != tuple(W1.shape):
+        raise ValueError(f"mask must have the input weights' shape {tuple(W1.shape)}; got {tuple(mask.shape)}")
+    mask_rows = None if mask is None else mask.to(W1.device, W1.dtype).T.contiguous()
     device, dtype = W1.device, W1.dtype
     X = X.to(device, dtype).reshape(X.shape[0], -1)
     Y = Y.to(device, dtype).reshape(X.shape[0], -1)
@@ -120,5 +128,42 @@ def gradient_descent(
                 W2.sub_(grad_W2.T, alpha=lr * scale)
                 readout.copy_(W2.T)
             torch.mm(inputs, back, out=grad_W1)
+            if mask_rows is not None:
+                grad_W1.mul_(mask_rows)
             W1.sub_(grad_W1.T, alpha=lr * scale)
     return losses
+
+
+def imp_trainer(
+    X: torch.Tensor, Y: torch.Tensor, config: TrainConfig, steps: int, device: torch.device | str | None = None
+) -> TrainFunction:
+    """ebtheory.prune.imp.trainer_from_config with the closed-form loop where it applies: the two-layer NTK
+    net (dense, or with its input weights masked by torch.nn.utils.prune) under full-batch GD on a squared
+    loss. The same iterations (tests/test_unit_fast_gd.py checks weights and masks against the autograd
+    trainer); any other net or config goes to trainer_from_config."""
+    slow = trainer_from_config(X, Y, config, steps, device)
+
+    def train(model: nn.Module, checkpoints: Sequence[int], on_checkpoint: CheckpointCallback) -> None:
+        if not supports(model, config):
+            return slow(model, checkpoints, on_checkpoint)
+        wanted = {int(t) for t in checkpoints}
+        if any(t > steps for t in wanted):
+            raise ValueError(f"checkpoints must lie in [0, {steps}] (steps); got {sorted(wanted)}")
+
+        def forward_wanted(t: int, trained: nn.Module) -> None:
+            if t in wanted:
+                on_checkpoint(t, trained)
+
+        model.to(device if device is not None else X.device)
+        mask = getattr(model, "input_weights_mask", None)
+        original = getattr(model, "input_weights_orig", None)
+        if mask is None or original is None:
+            gradient_descent(model, X, Y, config, sorted(wanted | {steps}), forward_wanted)
+            return
+        with torch.no_grad():
+            model.input_weights = original * mask  # the effective weights, as the prune hook computes them
+        gradient_descent(model, X, Y, config, sorted(wanted | {steps}), forward_wanted, mask=mask)
+        with torch.no_grad():  # masked entries of the original never moved (their gradient is 0)
+            original.copy_(torch.where(mask.bool(), model.input_weights, original))
+
+    return train
