@@ -164,6 +164,7 @@ def imp_trainer(
             model.input_weights = original * mask  # the effective weights, as the prune hook computes them
         gradient_descent(model, X, Y, config, sorted(wanted | {steps}), forward_wanted, mask=mask)
         with torch.no_grad():  # masked entries of the original never moved (their gradient is 0)
-            original.copy_(torch.where(mask.bool(), model.input_weights, original))
+            trained = cast(torch.Tensor, model.input_weights)
+            original.copy_(torch.where(mask.bool(), trained, original))
 
     return train
