@@ -28,6 +28,7 @@ from ebtheory.verify.spec import ExperimentSpec
 CNN_CLOCK = dataclasses.replace(
     TINY,
     name="cnn-clock",
+    dtype="float32",  # the layer-wise presets' float type (TINY is float64)
     model="cnn",
     cnn_widths=(4, 6),
     optimizer="sgd",
@@ -184,4 +185,18 @@ def test_a_tiny_cnn_sweep_on_the_epoch_clock_runs_end_to_end_and_reports(tmp_pat
 
 def test_a_tiny_deep_mlp_sweep_on_the_epoch_clock_runs_end_to_end_and_reports(tmp_path: Path) -> None:
     text = _sweep_and_report(DEEP_CLOCK, tmp_path)
+    assert "magnitude" in text and "epochs" in text
+
+
+@pytest.mark.parametrize("spec", [pytest.param(CNN_CLOCK, marks=pytest.mark.slow), DEEP_CLOCK], ids=["cnn", "deep_mlp"])
+def test_layerwise_units_run_in_float64_when_the_spec_asks(spec: ExperimentSpec, tmp_path: Path) -> None:
+    """dtype = float64 reaches the layer-wise families: data, the dense net and every scored net."""
+    from ebtheory.verify.unit import build_model, unit_context
+
+    wide = dataclasses.replace(spec, dtype="float64")
+    ctx = unit_context(wide, wide.ms[0], wide.seeds[0], "cpu")
+    model = build_model(wide, ctx.data, wide.seeds[0])
+    assert ctx.data.X.dtype == torch.float64
+    assert all(tensor.dtype == torch.float64 for tensor in model.state_dict().values() if tensor.is_floating_point())
+    text = _sweep_and_report(wide, tmp_path)
     assert "magnitude" in text and "epochs" in text
