@@ -221,6 +221,8 @@ def test_the_memory_estimate_counts_the_m_by_m_grams_only_where_a_unit_forms_the
         == 16 * H_INF_SPECTRUM_MAX_M**2
     )
     assert at(DENSE_GRAM_MAX_M) - (12 * DENSE_GRAM_MAX_M * N + 4 * N * d + 8 * N * N) == 24 * DENSE_GRAM_MAX_M**2
+    wide = dataclasses.replace(PAPER_MLP, dtype="float64", ms=(59_997, 59_998, 59_999, 60_000))
+    assert estimate_unit_bytes(wide) == 16 * 60_000 * N + 8 * N * d + 8 * N * N  # float64 training tensors
 
 
 def test_headers_name_the_subnetwork_size_that_decides_it():

@@ -470,18 +470,19 @@ def estimate_unit_bytes(spec: ExperimentSpec) -> int:
 
     Two-layer: the hidden activations H (m x N float64, and in spec.dtype in training), the input weights
     (N x d, spec.dtype), the GFS atom Gram (N x N float64), the hidden-feature Gram (m x m float64, up to
-    DENSE_GRAM_MAX_M examples) and H_inf with its factorisation (2 m x m float64, up to H_INF_SPECTRUM_MAX_M). Deep MLP: the activations of every layer (m x width, float32). CNN: the
-    activations of the widest stage at the input resolution (m x channels x pixels, float32)."""
+    DENSE_GRAM_MAX_M examples) and H_inf with its factorisation (2 m x m float64, up to H_INF_SPECTRUM_MAX_M).
+    Deep MLP: the activations of every layer (m x width, spec.dtype). CNN: the activations of the widest stage
+    at the input resolution (m x channels x pixels, spec.dtype)."""
     m = max(spec.ms)
     d = INPUT_DIMS[spec.dataset] if spec.dataset in INPUT_DIMS else 784
+    size = 8 if spec.dtype == "float64" else 4  # bytes of a float of spec.dtype
     if spec.model in TWO_LAYER_MODELS:
         N = spec.width
         grams = (8 if m <= DENSE_GRAM_MAX_M else 0) + (16 if m <= H_INF_SPECTRUM_MAX_M else 0)
-        training = 8 if spec.dtype == "float64" else 4
-        return (8 + training) * m * N + training * N * d + grams * m * m + 8 * N * N
+        return (8 + size) * m * N + size * N * d + grams * m * m + 8 * N * N
     if spec.model == "deep_mlp":
-        return 4 * m * (d + sum(spec.mlp_widths)) * 3 + 4 * d * spec.mlp_widths[0]
-    return 4 * m * max(spec.cnn_widths) * d * 3
+        return size * m * (d + sum(spec.mlp_widths)) * 3 + size * d * spec.mlp_widths[0]
+    return size * m * max(spec.cnn_widths) * d * 3
 
 
 def _validate_earlybird(spec: ExperimentSpec) -> None:
