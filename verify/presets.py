@@ -3,8 +3,9 @@
 - tiny: CI smoke run, end to end in well under a minute on 2 CPU cores (a full, valid spec:
   4 sizes, 3 seeds; no exemption from the validation).
 - quick: sklearn digits, two-layer NTK net, 5 sizes x 5 seeds, a fine grid of 64 checkpoints
-  (spec.fine_checkpoints), CPU, about 2 minutes with --jobs 2 on an idle 2-core machine (the README's main job).
-- fashion: Fashion-MNIST from the Debian package, CPU, about 30 minutes.
+  (spec.fine_checkpoints), float64, CPU, about 3 minutes with --jobs 2 on an idle 2-core machine (the README's
+  main job).
+- fashion: Fashion-MNIST from the Debian package, float64, CPU, about 1.5-2 hours with --jobs 2 (estimated).
 - mnist-paper: MNIST IDX files supplied by the user (--set data_dir=...), paper-scale width, GPU.
 - paper-cnn: a small ResNet (8, 16 channels) on Fashion-MNIST, m up to 10,000, SGD counted in epochs,
   layer-wise GFS keeping half the channels of each block against the L1-norm and random baselines at
@@ -76,8 +77,9 @@ QUICK = dataclasses.replace(
 )
 
 # Fashion-MNIST on the unit sphere: lambda_max(H_inf) = 56 at m = 250, 453 at m = 2000.
-# Sized for about 30 minutes with --jobs 2 on 2 CPU cores: the GD cost is ~ sum(ms) * width * 784 * t_max.
-# t_max = 20000: at 4000 the pruned loss of every m was still falling (threshold (a) censored).
+# The GD cost is ~ sum(ms) * width * 784 * t_max (1.5-2 hours with --jobs 2 on 2 CPU cores in float64, estimated
+# from fashion-short's rate). t_max = 20000: on the 14-point grid of an earlier round the pruned loss of
+# every m was still falling at 4000 (threshold (a) censored).
 FASHION = dataclasses.replace(
     QUICK,
     name="fashion",
