@@ -102,9 +102,11 @@ def test_text_report_names_its_time_unit_and_every_section(tiny_run):
 def test_report_command_prints_table_and_json(tiny_run_dir, tmp_path, capsys):
     code, out, _ = run_cli(["report", str(tiny_run_dir)], capsys)
     assert code == 0 and "Lemma A" in out and "tau" in out.splitlines()[2]
+    assert out.splitlines()[0].endswith(", k = 32, float64")  # the header names the float type (theory.md 7.3)
     code, out, _ = run_cli(["report", str(tiny_run_dir), "--json", "--time-unit", "iterations"], capsys)
     parsed = json.loads(out, parse_constant=_refuse)
     assert code == 0 and parsed["hash"] == parsed["run_dir"].rsplit("-", 1)[1] and parsed["time_unit"] == "iterations"
+    assert parsed["dtype"] == "float64"
     code, _, err = run_cli(["report", str(tiny_run_dir), "--time-unit", "epochs"], capsys)
     assert code == 2 and "time_unit" in err
     code, _, err = run_cli(["report", str(tmp_path / "missing")], capsys)

@@ -99,6 +99,7 @@ def build_report(run: RunRecord | RunAnalysis, time_unit: str | None = None) -> 
             "model": spec.model,
             "dataset": spec.dataset,
             "k": spec.k,
+            "dtype": spec.dtype,
             "units_finished": analysis.units_finished,
             "units_expected": analysis.units_expected,
             "points": analysis.points,
@@ -311,7 +312,7 @@ def format_report(analysis: RunAnalysis | RunRecord, time_unit: str | None = Non
     unit = _unit(analysis, time_unit)
     spec = analysis.spec
     lines = [
-        f"run {spec.name} ({spec.hash}): {spec.model} on {spec.dataset}, " + subnetwork_size(spec),
+        f"run {spec.name} ({spec.hash}): {spec.model} on {spec.dataset}, " + subnetwork_size(spec) + f", {spec.dtype}",
         f"units {analysis.units_finished}/{analysis.units_expected}, points {analysis.points}/"
         f"{analysis.points_expected}" + ("" if analysis.complete else "  (INCOMPLETE: rerun to resume)"),
         f"times: sizes m are compared in {analysis.time_unit_descriptions[unit]}"
