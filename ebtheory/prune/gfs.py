@@ -476,10 +476,13 @@ def greedy_forward_selection(
         if memory_limit_bytes is None
         else require_positive_int("memory_limit_bytes", memory_limit_bytes)
     )
-    gram_bytes = problem.N**2 * torch.empty((), dtype=problem.dtype).element_size()
+    gram_bytes = _gram_bytes(problem.N, problem.dtype)
     if form == "auto":
-        cheap = problem.N <= 2 * problem.k * problem.W2.shape[1]
-        form = "gram" if gram_bytes <= limit and cheap else "residual"
+        form = (
+            "gram"
+            if _auto_builds_gram(problem.N, int(problem.W2.shape[1]), problem.k, problem.dtype, limit)
+            else "residual"
+        )
     elif form == "gram" and gram is None and gram_bytes > limit:
         raise ValueError(
             f"memory_limit_bytes={limit} is below the {gram_bytes} bytes of the N x N Gram "
@@ -545,12 +548,20 @@ def shared_gram(
     this k (it fits in memory_limit_bytes, default a quarter of available RAM, and N <= 2 k C), else
     None: pass it as `gram=` to every target's selection to build it once per net (issue 10)."""
     W2 = W2.reshape(W2.shape[0], -1)
-    n_neurons, outputs = int(W2.shape[0]), int(W2.shape[1])
     limit = _default_memory_limit() if memory_limit_bytes is None else memory_limit_bytes
-    gram_bytes = n_neurons**2 * torch.empty((), dtype=dtype).element_size()
-    if gram_bytes > limit or n_neurons > 2 * require_positive_int("k", k) * outputs:
+    if not _auto_builds_gram(int(W2.shape[0]), int(W2.shape[1]), require_positive_int("k", k), dtype, limit):
         return None
     return atom_gram(H, W2, dtype=dtype, memory_limit_bytes=limit)
+
+
+def _gram_bytes(n_neurons: int, dtype: torch.dtype) -> int:
+    return n_neurons**2 * torch.empty((), dtype=dtype).element_size()
+
+
+def _auto_builds_gram(n_neurons: int, outputs: int, k: int, dtype: torch.dtype, limit: int) -> bool:
+    """Form "auto"'s rule: the N x N Gram when it fits in `limit` bytes and costs less than the residual
+    form's k steps, m N C k (i.e. N <= 2 k C)."""
+    return _gram_bytes(n_neurons, dtype) <= limit and n_neurons <= 2 * k * outputs
 
 
 def _validate_gram(gram: object, problem: _Problem) -> Tensor:
