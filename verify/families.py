@@ -528,7 +528,7 @@ class TwoLayerFamily(ModelFamily):
         lam_max: float | None = None
         if m <= H_INF_SPECTRUM_MAX_M:
             # torch's eigensolver on one thread: scipy's dense driver took seconds here under load
-            spectrum = h_inf_spectrum(data.X.double(), method="torch" if m <= DENSE_GRAM_MAX_M else "auto")
+            spectrum = h_inf_spectrum(data.X64, method="torch" if m <= DENSE_GRAM_MAX_M else "auto")
             lam0, lam_max = float(spectrum.lambda_min), float(spectrum.lambda_max)
         y_norm2 = float(data.Y.double().square().sum())
         constants = UnitConstants(

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ebtheory.epochs import epochs_to_steps
+from ebtheory.epochs import epochs_to_steps, steps_per_epoch
 
 MODELS = ("ntk", "mean_field", "deep_mlp", "cnn")  # ebtheory.verify.families.FAMILIES
 TWO_LAYER_MODELS = ("ntk", "mean_field")  # exact GFS, baselines, Lemma A and the theory's constants
@@ -395,7 +395,7 @@ def _validate_clock(spec: ExperimentSpec) -> None:
             "checkpoints",
             clash,
             f"ticks (checkpoints and Early-Bird mask times) that land on distinct iterations at every m; at m={m} "
-            f"one epoch is {_steps_per_epoch(spec, m)} iterations, too few for ticks_per_epoch={q}",
+            f"one epoch is {steps_per_epoch(m, _batch(spec, m))} iterations, too few for ticks_per_epoch={q}",
         )
 
 
@@ -404,11 +404,6 @@ def _batch(spec: ExperimentSpec, m: int) -> int | None:
     if spec.optimizer not in MINIBATCH_OPTIMIZERS or spec.batch_size == 0:
         return None
     return min(spec.batch_size, m)
-
-
-def _steps_per_epoch(spec: ExperimentSpec, m: int) -> int:
-    batch = _batch(spec, m)
-    return 1 if batch is None else -(-m // batch)
 
 
 def tick_iterations(spec: ExperimentSpec, m: int, ticks: int) -> int:

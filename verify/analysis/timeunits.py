@@ -21,6 +21,7 @@ fixed eta a larger m trains faster per step, which mixes two effects.
 
 from __future__ import annotations
 
+from ebtheory.epochs import steps_per_epoch
 from ebtheory.verify.records import Prediction
 from ebtheory.verify.spec import MINIBATCH_OPTIMIZERS, ExperimentSpec, step_size
 
@@ -58,7 +59,7 @@ def time_scale(spec: ExperimentSpec, m: int, unit: str) -> float | None:
         if unit == "tau":
             return None
         per_tick = 1.0 / spec.ticks_per_epoch
-        return per_tick * -(-m // batch) if unit == "iterations" else per_tick
+        return per_tick * steps_per_epoch(m, batch) if unit == "iterations" else per_tick
     if unit == "iterations":
         return 1.0
     if unit == "epochs":
