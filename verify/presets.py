@@ -7,11 +7,13 @@
   main job).
 - fashion: Fashion-MNIST from the Debian package, float64, CPU, about 1.5-2 hours with --jobs 2 (estimated).
 - mnist-paper: MNIST IDX files supplied by the user (--set data_dir=...), paper-scale width, GPU.
+- paper-mlp: Fashion-MNIST up to all 60,000 images, the two-layer NTK net trained by mini-batch SGD
+  counted in epochs (the practitioner regime), float32; about an hour of CPU (README, Results).
 - paper-cnn: a small ResNet (8, 16 channels) on Fashion-MNIST, m up to 10,000, SGD counted in epochs,
   layer-wise GFS keeping half the channels of each block against the L1-norm and random baselines at
-  equal size, BatchNorm re-estimated for every net, 1 epoch of fine-tuning; about 30 minutes on the CPU
-  with --jobs 2. Only the empirical part of the theory applies (docs/theory.md, section 5.6).
-- cnn: paper-cnn at smoke size (two stages, m up to 2000, 2 epochs), about 5-8 minutes on the CPU.
+  equal size, BatchNorm re-estimated for every net, 1 epoch of fine-tuning; recorded in 43 minutes with
+  --jobs 2 on the shared 2-core CPU. Only the empirical part of the theory applies (docs/theory.md, 5.6).
+- cnn: paper-cnn at smoke size (two stages, m up to 2000, 2 epochs), about 20 minutes on the shared CPU.
   On a GPU with CIFAR-10 files: paper-cnn with --set dataset=cifar10 data_dir=...
 - certified: digits, width 1024, kappa 0.1, k = 512: Lemma A's bound is below the empty selection's
   loss (not vacuous) once the dense net has trained a little (docs/theory.md, section 9.6).
