@@ -5,7 +5,7 @@
 - quick: sklearn digits, two-layer NTK net, 5 sizes x 5 seeds, a fine grid of 64 checkpoints
   (spec.fine_checkpoints), float64, CPU, about 3 minutes with --jobs 2 on an idle 2-core machine (the README's
   main job).
-- fashion: Fashion-MNIST from the Debian package, float64, CPU, about 1.5-2 hours with --jobs 2 (estimated).
+- fashion: Fashion-MNIST from the Debian package, float64, CPU, 1 h 30 min with --jobs 2 (recorded: README, Results).
 - mnist-paper: MNIST IDX files supplied by the user (--set data_dir=...), paper-scale width, GPU.
 - paper-mlp: Fashion-MNIST up to all 60,000 images, the two-layer NTK net trained by mini-batch SGD
   counted in epochs (the practitioner regime), float32; about an hour of CPU (README, Results).
@@ -79,8 +79,8 @@ QUICK = dataclasses.replace(
 )
 
 # Fashion-MNIST on the unit sphere: lambda_max(H_inf) = 56 at m = 250, 453 at m = 2000.
-# The GD cost is ~ sum(ms) * width * 784 * t_max (1.5-2 hours with --jobs 2 on 2 CPU cores in float64, estimated
-# from fashion-short's rate). t_max = 20000: on the 14-point grid of an earlier round the pruned loss of
+# The GD cost is ~ sum(ms) * width * 784 * t_max (1 h 30 min with --jobs 2 on 2 CPU cores in float64, 10,578 s of CPU,
+# recorded in verify/results/fashion-b58156744144). t_max = 20000: on the 14-point grid of an earlier round the pruned loss of
 # every m was still falling at 4000 (threshold (a) censored).
 FASHION = dataclasses.replace(
     QUICK,
